@@ -1,0 +1,24 @@
+"""tinygrad_mlp: a small, fast, honest autodiff engine over numpy, and the MLP on it.
+
+    from tinygrad_mlp import Tensor, no_grad
+    from tinygrad_mlp import nn, optim
+
+The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd``
+(the backward pass); see the README's architecture section for the module map.
+"""
+
+from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .ops import ShapeError
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "detect_anomaly",
+    "ShapeError",
+    "__version__",
+]

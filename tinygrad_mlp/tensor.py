@@ -1,0 +1,355 @@
+"""Tensor: a numpy array that records the ops made from it, so backward can run.
+
+A Tensor holds ``data`` (a numpy array, always floating point), ``grad`` (filled by
+backward), ``requires_grad``, an optional ``name``, and ``_ctx``: the op (a
+:class:`~tinygrad_mlp.ops.Function`) that made it, which holds the op's parents.
+Leaves (tensors you create) have no ``_ctx``.
+
+Dtype rules (the contract): Python numbers, lists, ints and bools become float32;
+float16/32/64 numpy arrays and Tensors keep their dtype; ``dtype=`` overrides. A
+Python number (or numpy scalar) in an op takes the tensor's dtype, so float32 stays
+float32; two tensors of different float dtypes combine as numpy combines them.
+
+A Tensor made from a numpy array of the same dtype shares its memory (like
+``torch.from_numpy``); pass ``np.array(x)`` for a copy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import autograd, ops
+from .autograd import GRAD_MODE
+
+_NUMBER = (int, float, bool, np.number, np.bool_)
+
+
+def _as_array(data, dtype) -> np.ndarray:
+    """The float array a Tensor holds, by the dtype rules above."""
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as exc:
+            raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
+        if dtype is None and arr.dtype.kind in "biuf":
+            dtype = np.float32
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Tensor: dtype must be a floating point type, got {dtype}")
+        return arr.astype(dtype, copy=False)
+    if arr.dtype.kind == "f":
+        return arr
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.float32)
+    raise TypeError(f"Tensor: cannot make a float tensor from data of dtype {arr.dtype}")
+
+
+def _shape_args(shape: tuple) -> tuple[int, ...]:
+    """Accept both f(2, 3) and f((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
+    """Run one op forward and, when any input requires grad, record it in the graph."""
+    fn = fn_cls()
+    try:
+        out = fn.forward(*[t.data for t in inputs], **kwargs)
+    except ops.ShapeError:
+        raise
+    except (ValueError, IndexError, TypeError) as exc:
+        shapes = ", ".join(str(t.data.shape) for t in inputs)
+        raise ops.ShapeError(f"{fn.name}: {exc} (input shapes {shapes})") from None
+    if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results
+        out = np.asarray(out)
+    t = Tensor.__new__(Tensor)
+    t.data, t.grad, t.name = out, None, None
+    if GRAD_MODE.enabled and any(x.requires_grad for x in inputs):
+        fn.parents = inputs
+        fn.needs_input_grad = tuple(x.requires_grad for x in inputs)
+        if GRAD_MODE.anomaly:
+            fn.created_at = _caller()
+        t.requires_grad, t._ctx = True, fn
+    else:
+        t.requires_grad, t._ctx = False, None
+    return t
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller() -> str:
+    """``file:line`` of the first frame outside this package: the user's line that made an op."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame = frame.f_back
+    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _norm_index(index) -> tuple:
+    """An index as a tuple whose integer arrays are numpy arrays (lists and Tensors
+    included), so backward can tell basic slicing from a scatter-add."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for i in index:
+        if isinstance(i, Tensor):
+            if not np.all(i.data == np.round(i.data)):
+                raise ops.ShapeError(f"index: a Tensor used as an index must hold integers, got {i.data}")
+            i = i.data.astype(np.intp)
+        elif isinstance(i, list):
+            i = np.asarray(i)
+        if isinstance(i, np.ndarray) and i.dtype.kind not in "biu":
+            raise ops.ShapeError(
+                f"index: arrays used as indices must be integers or booleans, got dtype {i.dtype}"
+            )
+        out.append(i)
+    return tuple(out)
+
+
+class Tensor:
+    """An n-dimensional array of floats that records the graph of ops made from it.
+
+    >>> a = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (a * a).sum().backward()
+    >>> a.grad
+    array([2., 4., 6.], dtype=float32)
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators: np_array + tensor works
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None) -> None:
+        self.data: np.ndarray = _as_array(data, dtype)
+        self.grad: np.ndarray | None = None
+        self.requires_grad: bool = bool(requires_grad)
+        self.name: str | None = name
+        self._ctx: ops.Function | None = None
+
+    # ------------------------------------------------------------ factories
+    @classmethod
+    def zeros(cls, *shape, requires_grad: bool = False, dtype=np.float32, name: str | None = None) -> Tensor:
+        """A tensor of zeros, e.g. ``Tensor.zeros(2, 3)`` or ``Tensor.zeros((2, 3))``."""
+        return cls(np.zeros(_shape_args(shape), dtype=dtype), requires_grad=requires_grad, name=name)
+
+    @classmethod
+    def ones(cls, *shape, requires_grad: bool = False, dtype=np.float32, name: str | None = None) -> Tensor:
+        """A tensor of ones."""
+        return cls(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad, name=name)
+
+    @classmethod
+    def randn(
+        cls,
+        *shape,
+        requires_grad: bool = False,
+        dtype=np.float32,
+        name: str | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> Tensor:
+        """Standard normal samples, from ``rng`` or else numpy's global random state."""
+        shape = _shape_args(shape)
+        draw = rng.standard_normal(shape) if rng is not None else np.random.standard_normal(shape)
+        return cls(np.asarray(draw, dtype=dtype), requires_grad=requires_grad, name=name)
+
+    # ------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def op(self) -> str | None:
+        """The name of the op that made this tensor, or None for a leaf."""
+        return None if self._ctx is None else self._ctx.name
+
+    @property
+    def parents(self) -> tuple[Tensor, ...]:
+        """The tensors this one was computed from (empty for a leaf)."""
+        return () if self._ctx is None else self._ctx.parents
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor has an item; this one has shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut off from the graph."""
+        return Tensor(self.data)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, separator=", ", threshold=20, prefix="Tensor(")
+        extra = []
+        if self.data.dtype != np.float32:
+            extra.append(f"dtype={self.data.dtype}")
+        if self._ctx is not None:
+            extra.append(f"op={self._ctx.name}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        if self.name is not None:
+            extra.append(f"name={self.name!r}")
+        return "Tensor(" + ", ".join([body, *extra]) + ")"
+
+    # ------------------------------------------------------------ autodiff
+    def backward(self, grad=None) -> None:
+        """Backpropagate from this tensor; see :mod:`tinygrad_mlp.autograd`.
+
+        ``grad`` is dL/d(self); it may be left out for a one-element tensor (then 1).
+        Afterwards every tensor of the graph that requires grad holds ``.grad``.
+        """
+        autograd.backward(self, grad)
+
+    # ------------------------------------------------------------ operators
+    def _lift(self, other) -> Tensor:
+        """``other`` as a Tensor: a number takes this tensor's dtype (it never promotes)."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, _NUMBER):
+            return Tensor(np.asarray(other, dtype=self.data.dtype))
+        return Tensor(other)
+
+    def __add__(self, other) -> Tensor:
+        return _apply(ops.Add, self, self._lift(other))
+
+    def __radd__(self, other) -> Tensor:
+        return _apply(ops.Add, self._lift(other), self)
+
+    def __sub__(self, other) -> Tensor:
+        return _apply(ops.Sub, self, self._lift(other))
+
+    def __rsub__(self, other) -> Tensor:
+        return _apply(ops.Sub, self._lift(other), self)
+
+    def __mul__(self, other) -> Tensor:
+        return _apply(ops.Mul, self, self._lift(other))
+
+    def __rmul__(self, other) -> Tensor:
+        return _apply(ops.Mul, self._lift(other), self)
+
+    def __truediv__(self, other) -> Tensor:
+        return _apply(ops.Div, self, self._lift(other))
+
+    def __rtruediv__(self, other) -> Tensor:
+        return _apply(ops.Div, self._lift(other), self)
+
+    def __pow__(self, other) -> Tensor:
+        return _apply(ops.Pow, self, self._lift(other))
+
+    def __rpow__(self, other) -> Tensor:
+        return _apply(ops.Pow, self._lift(other), self)
+
+    def __matmul__(self, other) -> Tensor:
+        return _apply(ops.MatMul, self, self._lift(other))
+
+    def __rmatmul__(self, other) -> Tensor:
+        return _apply(ops.MatMul, self._lift(other), self)
+
+    def __neg__(self) -> Tensor:
+        return _apply(ops.Neg, self)
+
+    def __getitem__(self, index) -> Tensor:
+        return _apply(ops.Index, self, index=_norm_index(index))
+
+    # ------------------------------------------------------------ elementwise
+    def exp(self) -> Tensor:
+        return _apply(ops.Exp, self)
+
+    def log(self) -> Tensor:
+        return _apply(ops.Log, self)
+
+    def sqrt(self) -> Tensor:
+        return _apply(ops.Sqrt, self)
+
+    def relu(self) -> Tensor:
+        return _apply(ops.ReLU, self)
+
+    def sigmoid(self) -> Tensor:
+        return _apply(ops.Sigmoid, self)
+
+    def tanh(self) -> Tensor:
+        return _apply(ops.Tanh, self)
+
+    # ------------------------------------------------------------ reductions
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Sum, self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis``: built from sum, times 1/n."""
+        total = self.sum(axis=axis, keepdims=keepdims)
+        n = self.data.size // max(total.data.size, 1) if self.data.size else 0
+        return total * (1.0 / n if n else np.nan)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis``; the gradient is split equally among tied maxima."""
+        return _apply(ops.Max, self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """exp(x) / sum(exp(x)) along ``axis``, shifted by the max so it never overflows."""
+        return _apply(ops.Softmax, self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """x - log(sum(exp(x))) along ``axis``, shifted by the max so it never overflows."""
+        return _apply(ops.LogSoftmax, self, axis=axis)
+
+    # ------------------------------------------------------------ shapes
+    def reshape(self, *shape) -> Tensor:
+        """``t.reshape(2, 3)`` or ``t.reshape((2, 3))``; one dimension may be -1."""
+        return _apply(ops.Reshape, self, shape=_shape_args(shape))
+
+    def transpose(self, *axes) -> Tensor:
+        """Permute the axes as numpy does; with no axes, reverse them."""
+        axes = _shape_args(axes)
+        return _apply(ops.Transpose, self, axes=axes or None)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Swap two axes (what ``torch.transpose(dim0, dim1)`` does)."""
+        perm = list(range(self.ndim))
+        perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+        return self.transpose(*perm)
+
+    @property
+    def T(self) -> Tensor:
+        """The axes reversed, as ``numpy.ndarray.T``."""
+        return _apply(ops.Transpose, self, axes=None)
