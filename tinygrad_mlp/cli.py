@@ -1,12 +1,14 @@
 """The command line: ``tinygrad-mlp COMMAND`` (also ``python -m tinygrad_mlp COMMAND``).
 
-Each command lives in its own module and is imported only when it runs, so
-``--help`` stays fast. Bad values give a one-line error and exit status 2.
+Commands: ``train``, ``verify``, ``graph``, ``bench``. Each one's work is imported only
+when it runs, so ``--help`` stays fast. Bad values give a one-line error and exit
+status 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,13 +19,90 @@ class CliError(Exception):
     """A problem with what the user asked for: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one size")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_model_options(p: argparse.ArgumentParser, defaults_from: str) -> None:
+    """Options that say which network and loss (shared by train, verify, graph, bench)."""
+    p.add_argument(
+        "--sizes", type=_int_list, help=f"layer widths, e.g. 784,128,64,32,10 (default: {defaults_from})"
+    )
+    p.add_argument("--hidden", type=_int_list, help="hidden widths only, e.g. 128,64,32 (784 and 10 added)")
+    p.add_argument("--activation", choices=("sigmoid", "relu", "tanh"), help="hidden-layer activation")
+    p.add_argument(
+        "--output-activation",
+        choices=("sigmoid", "relu", "tanh", "none"),
+        help="output activation (default: none for cross_entropy, which takes logits; else sigmoid)",
+    )
+    p.add_argument(
+        "--loss", choices=("sse", "cross_entropy", "mse"), help="sse = 0.5*sum((y_pred-y)^2), the original's"
+    )
+    p.add_argument("--dtype", choices=("float32", "float64"), help="floating point type (default float32)")
+    p.add_argument("--seed", type=int, help="random seed for initialisation and shuffling (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-mlp",
         description="A small autodiff engine over numpy, and the MNIST MLP trained on it.",
     )
     parser.add_argument("--version", action="version", version=f"tinygrad-mlp {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser(
+        "train",
+        help="train the MLP on MNIST",
+        description="Train on MNIST; one line per epoch: loss, train and test accuracy, seconds. "
+        "The default is the original notebook's recipe; --recipe better is a modern MLP.",
+    )
+    t.add_argument(
+        "--recipe", choices=("original", "better"), default="original", help="the defaults to start from"
+    )
+    _add_model_options(t, "the recipe's")
+    t.add_argument("--init", choices=("original", "xavier", "he"), help="weight initialisation")
+    t.add_argument("--optimizer", choices=("sgd", "adam"))
+    t.add_argument("--lr", type=float, help="learning rate")
+    t.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument(
+        "--subset", type=_positive_int, help="train on the first N training images only (quick runs)"
+    )
+    t.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data)")
+    t.add_argument("--no-download", action="store_true", help="never download MNIST")
+    t.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) after training")
+    t.add_argument("--resume", metavar="PATH", help="start from a checkpoint (with --epochs 0: evaluate it)")
+    t.add_argument(
+        "--grad-norms", action="store_true", help="print each layer's mean gradient norm per epoch"
+    )
+    t.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, help="progress bar (default: on a terminal)"
+    )
+    t.set_defaults(run=_run_train)
     return parser
 
 
@@ -38,6 +117,99 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"tinygrad-mlp {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"tinygrad-mlp {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------- helpers shared by commands
+
+
+def _model_config(args: argparse.Namespace, base):
+    """The TrainConfig ``base`` with the model options the user gave."""
+    from dataclasses import replace
+
+    changes = {}
+    if args.sizes and args.hidden:
+        raise CliError("give --sizes or --hidden, not both")
+    if args.sizes:
+        changes["sizes"] = args.sizes
+    if args.hidden:
+        changes["sizes"] = (784, *args.hidden, 10)
+    for key in ("activation", "loss", "dtype", "seed"):
+        if getattr(args, key, None) is not None:
+            changes[key] = getattr(args, key)
+    cfg = replace(base, **changes)
+    out_act = args.output_activation
+    if out_act is None:
+        out_act = None if cfg.loss == "cross_entropy" else (base.output_activation or "sigmoid")
+    return replace(cfg, output_activation=None if out_act == "none" else out_act)
+
+
+def _load_data(args: argparse.Namespace):
+    from .data import DataError, load_mnist
+
+    try:
+        return load_mnist(args.data, download=not getattr(args, "no_download", False))
+    except DataError as exc:
+        raise CliError(str(exc).replace("\n", " ")) from None
+
+
+# ---------------------------------------------------------------- train
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from . import nn
+    from .train import RECIPES, build, check_config, config_from_dict, config_to_dict, fit, make_optimizer
+
+    base = RECIPES[args.recipe]
+    model = opt = None
+    extra = {}
+    if args.resume:
+        try:
+            model, extra, meta = nn.load_checkpoint(args.resume)
+        except (ValueError, KeyError, OSError) as exc:
+            raise CliError(str(exc)) from None
+        base = config_from_dict(meta.get("train", {}))
+        base = replace(base, **{k: v for k, v in model.config().items() if k != "sizes"}, sizes=model.sizes)
+    cfg = _model_config(args, base)
+    for key in ("init", "optimizer", "lr", "momentum", "epochs", "batch_size", "subset"):
+        if getattr(args, key) is not None:
+            cfg = replace(cfg, **{key: getattr(args, key)})
+    cfg = replace(cfg, grad_norms=args.grad_norms)
+    try:
+        check_config(cfg)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if model is not None and (tuple(cfg.sizes) != model.sizes or cfg.dtype != model.dtype.name):
+        raise CliError(f"{args.resume} holds a {model!r}; its sizes and dtype cannot change on resume")
+
+    data = _load_data(args)
+    rng = np.random.default_rng(cfg.seed)
+    if model is None:
+        model, opt = build(cfg, rng)
+    else:
+        model.activation, model.output_activation = cfg.activation, cfg.output_activation
+        opt = make_optimizer(cfg, model)
+        if extra and meta.get("train", {}).get("optimizer") == cfg.optimizer:
+            opt.load_state_dict(extra)
+    print(f"{model!r}, loss {cfg.loss}, {cfg.optimizer} lr {cfg.lr}, batch {cfg.batch_size}, seed {cfg.seed}")
+    history = fit(model, opt, cfg, data, rng, progress=args.progress)
+    if not history:
+        from .train import accuracy
+
+        print(f"test acc {accuracy(model, data[2].astype(model.dtype), data[3]):.2%}")
+    if args.save:
+        try:
+            nn.save_checkpoint(args.save, model, extra=opt.state_dict(), meta={"train": config_to_dict(cfg)})
+        except OSError as exc:
+            raise CliError(f"{args.save}: cannot write the checkpoint: {exc.strerror}") from None
+        print(f"saved {os.path.abspath(args.save)}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,208 @@
+"""MNIST: read the four standard IDX files (gzipped or not), download them if missing.
+
+    X_train, y_train, X_test, y_test = load_mnist()
+
+The folder is ``data_dir``, else the environment variable ``TINYGRAD_MLP_DATA``, else
+``./data``. A missing file is downloaded when ``download=True``: the mirrors are tried
+in order, the SHA-256 of the decompressed content is checked, and the file is written
+under a temporary name and renamed only when complete, so an interrupted or corrupt
+download leaves nothing behind.
+
+The IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian header of a magic
+number (0x00000801 for labels, 0x00000803 for images), then one 32-bit size per
+dimension, then the unsigned bytes.
+
+This module imports numpy only (tqdm, for the progress bar, if it is installed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+# name -> (magic number, dimensions after the first, SHA-256 of the decompressed file)
+FILES: dict[str, tuple[int, tuple[int, ...], str]] = {
+    "train-images-idx3-ubyte": (
+        2051,
+        (28, 28),
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "train-labels-idx1-ubyte": (2049, (), "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "t10k-images-idx3-ubyte": (
+        2051,
+        (28, 28),
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "t10k-labels-idx1-ubyte": (2049, (), "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+COUNTS = {"train": 60000, "t10k": 10000}
+
+
+class DataError(RuntimeError):
+    """A data file is missing, truncated or corrupt; the message names the file."""
+
+
+def default_data_dir() -> str:
+    """``TINYGRAD_MLP_DATA`` if set, else ``./data``."""
+    return os.environ.get("TINYGRAD_MLP_DATA") or os.path.join(os.getcwd(), "data")
+
+
+def _decompress(raw: bytes, path: str) -> bytes:
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: the gzip stream is truncated or corrupt ({exc})") from None
+
+
+def parse_idx(
+    raw: bytes, path: str, magic: int | None = None, dims: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """Decode the (decompressed) bytes of one IDX file of unsigned bytes, checking
+    the magic number, the dimensions after the first, and the length."""
+    if len(raw) < 8:
+        raise DataError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
+    (got_magic,) = struct.unpack(">I", raw[:4])
+    ndim = got_magic & 0xFF
+    if got_magic >> 8 != 0x08 or ndim == 0:
+        raise DataError(f"{path}: bad magic number 0x{got_magic:08x}: not an IDX file of unsigned bytes")
+    if magic is not None and got_magic != magic:
+        raise DataError(f"{path}: magic number {got_magic}, expected {magic} (is it the right file?)")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: the header is truncated")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    if dims is not None and tuple(shape[1:]) != dims:
+        raise DataError(
+            f"{path}: dimensions {shape}, expected (N, {', '.join(map(str, dims))})".replace(", )", ")")
+        )
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataError(f"{path}: {what}: {len(raw)} bytes, the header {shape} needs {expected}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def read_idx(path: str, magic: int | None = None, dims: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read one IDX file, gzipped or not (told apart by the gzip magic bytes)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_idx(_decompress(raw, path), path, magic, dims)
+
+
+def _find(folder: str, name: str) -> str | None:
+    for candidate in (name + ".gz", name):
+        path = os.path.join(folder, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _progress(total: int | None, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the bar is a nicety, not a requirement
+        return None
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)
+
+
+def download_file(
+    name: str,
+    folder: str,
+    mirrors: Sequence[str] = MIRRORS,
+    opener: Callable = urllib.request.urlopen,
+    progress: bool = True,
+    timeout: float = 30.0,
+) -> str:
+    """Download ``name``.gz into ``folder`` from the first mirror that serves it intact.
+
+    Each attempt streams into a temporary file in ``folder``; the decompressed
+    content must have the expected SHA-256; only then is it renamed into place.
+    Returns the path; raises :class:`DataError` listing every mirror's failure.
+    """
+    os.makedirs(folder, exist_ok=True)
+    final = os.path.join(folder, name + ".gz")
+    expected_sha = FILES[name][2]
+    failures = []
+    for mirror in mirrors:
+        url = mirror + name + ".gz"
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out, opener(url, timeout=timeout) as response:
+                total = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+                bar = _progress(int(total) if total else None, name) if progress else None
+                try:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+                finally:
+                    if bar is not None:
+                        bar.close()
+            with open(tmp, "rb") as f:
+                content = _decompress(f.read(), url)
+            sha = hashlib.sha256(content).hexdigest()
+            if sha != expected_sha:
+                raise DataError(f"checksum mismatch: SHA-256 {sha[:16]}..., expected {expected_sha[:16]}...")
+            os.replace(tmp, final)
+            return final
+        except (OSError, urllib.error.URLError, DataError, ValueError) as exc:
+            failures.append(f"{url}: {exc}")
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    raise DataError(f"{final}: could not download it from any mirror:\n  " + "\n  ".join(failures))
+
+
+def load_mnist(
+    data_dir: str | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(X_train, y_train, X_test, y_test)``: X float32 of shape (N, 784) in
+    [0, 1], y int64 class labels. See the module docstring for where files come from."""
+    folder = data_dir or default_data_dir()
+    arrays = {}
+    for name, (magic, dims, _sha) in FILES.items():
+        path = _find(folder, name)
+        if path is None:
+            if not download:
+                raise DataError(
+                    f"{os.path.join(folder, name)}[.gz]: missing, and downloading is off "
+                    f"(put the MNIST files there, or set TINYGRAD_MLP_DATA to their folder)"
+                )
+            path = download_file(name, folder)
+        arrays[name] = read_idx(path, magic, dims)
+    out = []
+    for split in ("train", "t10k"):
+        images = arrays[f"{split}-images-idx3-ubyte"]
+        labels = arrays[f"{split}-labels-idx1-ubyte"]
+        if len(images) != len(labels):
+            raise DataError(
+                f"{os.path.join(folder, split + '-labels-idx1-ubyte')}: {len(labels)} labels "
+                f"for {len(images)} images"
+            )
+        if labels.size and labels.max() > 9:
+            raise DataError(
+                f"{os.path.join(folder, split + '-labels-idx1-ubyte')}: a label is {labels.max()} (> 9)"
+            )
+        out.append(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+        out.append(labels.astype(np.int64))
+    return tuple(out)

@@ -1,0 +1,132 @@
+"""Optimizers with PyTorch's update rules, updating parameters in place.
+
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    opt.zero_grad(); loss.backward(); opt.step()
+
+A parameter whose ``.grad`` is None is left alone, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Holds the parameters; subclasses define ``step``."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not all(isinstance(p, Tensor) and p.requires_grad for p in self.params):
+            raise ValueError(f"{type(self).__name__}: every parameter must be a Tensor that requires grad")
+        if not lr >= 0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
+        self.lr = lr
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (set them to None)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The optimizer's running state as arrays (for checkpoints)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        pass
+
+
+class SGD(Optimizer):
+    """p -= lr * g, or with momentum m: buf = m * buf + g (buf = g at the first step), p -= lr * buf."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if not momentum >= 0:
+            raise ValueError(f"SGD: invalid momentum {momentum} (must be >= 0)")
+        self.momentum = momentum
+        self.buffers: list[np.ndarray | None] = [None] * len(self.params)
+
+    def step(self) -> None:
+        lr, mu = self.lr, self.momentum
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if mu:
+                buf = self.buffers[i]
+                if buf is None:
+                    buf = self.buffers[i] = g.copy()
+                else:
+                    buf *= mu
+                    buf += g
+                g = buf
+            p.data -= lr * g
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {f"momentum.{i}": b for i, b in enumerate(self.buffers) if b is not None}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        for i in range(len(self.params)):
+            if f"momentum.{i}" in state:
+                self.buffers[i] = np.array(state[f"momentum.{i}"], dtype=self.params[i].dtype)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), written as ``torch.optim.Adam`` computes it:
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(params, lr)
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"Adam: invalid betas {betas} (each in [0, 1))")
+        if not eps >= 0:
+            raise ValueError(f"Adam: invalid eps {eps}")
+        self.betas, self.eps = betas, eps
+        self.t = 0
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        step_size = self.lr / (1 - b1**self.t)
+        root_bc2 = np.sqrt(1 - b2**self.t)
+        for p, m, v in zip(self.params, self.m, self.v):
+            g = p.grad
+            if g is None:
+                continue
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            denom = np.sqrt(v)
+            denom /= root_bc2
+            denom += self.eps
+            p.data -= step_size * (m / denom)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {"t": np.array(self.t)}
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            state[f"m.{i}"], state[f"v.{i}"] = m, v
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.t = int(state["t"])
+        for i, p in enumerate(self.params):
+            self.m[i] = np.array(state[f"m.{i}"], dtype=p.dtype)
+            self.v[i] = np.array(state[f"v.{i}"], dtype=p.dtype)
