@@ -61,7 +61,8 @@ def _add_model_options(p: argparse.ArgumentParser, defaults_from: str) -> None:
     p.add_argument(
         "--loss", choices=("sse", "cross_entropy", "mse"), help="sse = 0.5*sum((y_pred-y)^2), the original's"
     )
-    p.add_argument("--dtype", choices=("float32", "float64"), help="floating point type (default float32)")
+    p.add_argument("--init", choices=("original", "xavier", "he"), help="weight initialisation")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="floating point type")
     p.add_argument("--seed", type=int, help="random seed for initialisation and shuffling (default 0)")
 
 
@@ -83,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipe", choices=("original", "better"), default="original", help="the defaults to start from"
     )
     _add_model_options(t, "the recipe's")
-    t.add_argument("--init", choices=("original", "xavier", "he"), help="weight initialisation")
     t.add_argument("--optimizer", choices=("sgd", "adam"))
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
@@ -103,6 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress", action=argparse.BooleanOptionalAction, help="progress bar (default: on a terminal)"
     )
     t.set_defaults(run=_run_train)
+
+    v = sub.add_parser(
+        "verify",
+        help="automatic vs hand-written vs numerical gradients, side by side",
+        description="Compare, on one MNIST batch, the autograd gradients of the chosen loss with the "
+        "hand-written network's (dout = y_pred - y) and with float64 finite differences. "
+        "Exit status 0 only when they agree. --loss cross_entropy is the loss the original "
+        "notebook printed, -sum(y log y_pred)/N: its gradient is not what the notebook computed.",
+    )
+    _add_model_options(v, "the original network")
+    v.add_argument("--batch-size", type=_positive_int, default=125)
+    v.add_argument(
+        "--steps", type=int, default=0, help="also train both networks K SGD steps and compare weights"
+    )
+    v.add_argument("--lr", type=float, default=0.1, help="learning rate for --steps")
+    v.add_argument("--samples", type=_positive_int, default=5, help="finite-difference entries per parameter")
+    v.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data); never downloads")
+    v.set_defaults(run=_run_verify)
     return parser
 
 
@@ -125,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---------------------------------------------------------------- helpers shared by commands
 
 
-def _model_config(args: argparse.Namespace, base):
-    """The TrainConfig ``base`` with the model options the user gave."""
+def _model_config(args: argparse.Namespace, base, logits_for_cross_entropy: bool = True):
+    """The TrainConfig ``base`` with the model options the user gave. Unless told, the
+    output activation is none (logits) for cross_entropy, which takes logits."""
     from dataclasses import replace
 
     changes = {}
@@ -136,13 +155,14 @@ def _model_config(args: argparse.Namespace, base):
         changes["sizes"] = args.sizes
     if args.hidden:
         changes["sizes"] = (784, *args.hidden, 10)
-    for key in ("activation", "loss", "dtype", "seed"):
+    for key in ("activation", "loss", "dtype", "seed", "init"):
         if getattr(args, key, None) is not None:
             changes[key] = getattr(args, key)
     cfg = replace(base, **changes)
     out_act = args.output_activation
     if out_act is None:
-        out_act = None if cfg.loss == "cross_entropy" else (base.output_activation or "sigmoid")
+        logits = logits_for_cross_entropy and cfg.loss == "cross_entropy"
+        out_act = None if logits else (base.output_activation or "sigmoid")
     return replace(cfg, output_activation=None if out_act == "none" else out_act)
 
 
@@ -177,7 +197,7 @@ def _run_train(args: argparse.Namespace) -> int:
         base = config_from_dict(meta.get("train", {}))
         base = replace(base, **{k: v for k, v in model.config().items() if k != "sizes"}, sizes=model.sizes)
     cfg = _model_config(args, base)
-    for key in ("init", "optimizer", "lr", "momentum", "epochs", "batch_size", "subset"):
+    for key in ("optimizer", "lr", "momentum", "epochs", "batch_size", "subset"):
         if getattr(args, key) is not None:
             cfg = replace(cfg, **{key: getattr(args, key)})
     cfg = replace(cfg, grad_norms=args.grad_norms)
@@ -210,6 +230,52 @@ def _run_train(args: argparse.Namespace) -> int:
             raise CliError(f"{args.save}: cannot write the checkpoint: {exc.strerror}") from None
         print(f"saved {os.path.abspath(args.save)}")
     return 0
+
+
+# ---------------------------------------------------------------- verify
+
+
+def _one_batch(args: argparse.Namespace, size: int, rng):
+    """A batch of real MNIST if it can be found (never downloaded), else a synthetic one."""
+    import numpy as np
+
+    from .data import DataError, default_data_dir, load_mnist
+
+    folder = args.data or default_data_dir()
+    try:
+        X, y, _, _ = load_mnist(folder, download=False)
+    except DataError:
+        note = f"no MNIST in {folder}: using a synthetic batch of uniform noise images"
+        return rng.uniform(0, 1, (size, 784)).astype(np.float32), rng.integers(0, 10, size), note
+    idx = rng.choice(len(X), size=min(size, len(X)), replace=False)
+    return X[idx], y[idx], f"a batch of {len(idx)} real MNIST training images from {folder}"
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from . import nn
+    from .train import ORIGINAL, check_config
+    from .verify import compare_gradients
+
+    cfg = _model_config(args, replace(ORIGINAL, dtype="float64"), logits_for_cross_entropy=False)
+    try:
+        check_config(replace(cfg, lr=args.lr))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.steps < 0:
+        raise CliError(f"--steps must be >= 0, got {args.steps}")
+    rng = np.random.default_rng(cfg.seed)
+    model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
+    x, labels, note = _one_batch(args, args.batch_size, rng)
+    report = compare_gradients(
+        model, x, labels, loss=cfg.loss, steps=args.steps, lr=args.lr, samples=args.samples, seed=cfg.seed
+    )
+    print(f"{model!r}, init {cfg.init}; {note}")
+    print(report)
+    return 0 if report.passed else 1
 
 
 if __name__ == "__main__":
