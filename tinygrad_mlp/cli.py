@@ -121,6 +121,31 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--samples", type=_positive_int, default=5, help="finite-difference entries per parameter")
     v.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data); never downloads")
     v.set_defaults(run=_run_verify)
+
+    g = sub.add_parser(
+        "graph",
+        help="render the computation graph of one training step",
+        description="Build one training step of the MLP (forward, loss, backward) and draw its graph "
+        "with Graphviz. Needs Graphviz's dot program (apt-get install graphviz / brew install graphviz); "
+        "without it the .dot file is written and the command to render it printed.",
+    )
+    g.add_argument(
+        "--out", default="graph.svg", help="output file; its suffix gives the format (default graph.svg)"
+    )
+    g.add_argument("--format", choices=("svg", "png", "pdf", "dot"), help="override the format")
+    _add_model_options(g, "the original network")
+    g.add_argument("--batch-size", type=_positive_int, default=125)
+    g.add_argument("--show-data", action="store_true", help="print the values of small tensors")
+    g.add_argument("--show-grad", action=argparse.BooleanOptionalAction, default=True, help="show gradients")
+    g.add_argument("--direction", choices=("forward", "backward"), default="forward", help="edge direction")
+    g.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom")
+    g.add_argument("--max-nodes", type=_positive_int, help="cut the graph after this many tensors")
+    g.add_argument("--legend", action="store_true", help="draw the colour legend")
+    g.add_argument(
+        "--steps", metavar="DIR", help="also write one picture per backward step and DIR/index.html"
+    )
+    g.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data); never downloads")
+    g.set_defaults(run=_run_graph)
     return parser
 
 
@@ -276,6 +301,63 @@ def _run_verify(args: argparse.Namespace) -> int:
     print(f"{model!r}, init {cfg.init}; {note}")
     print(report)
     return 0 if report.passed else 1
+
+
+# ---------------------------------------------------------------- graph
+
+
+def _run_graph(args: argparse.Namespace) -> int:
+
+    import numpy as np
+
+    from . import nn
+    from .tensor import Tensor
+    from .train import ORIGINAL, check_config, loss_of
+    from .viz import GraphvizMissing, render_backward_steps, render_graph
+
+    cfg = _model_config(args, ORIGINAL)
+    try:
+        check_config(cfg)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    fmt = args.format or os.path.splitext(args.out)[1].lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf", "dot"):
+        raise CliError(
+            f"cannot tell the format of --out {args.out}; end it in .svg, .png, .pdf or .dot, or give --format"
+        )
+    rng = np.random.default_rng(cfg.seed)
+    model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
+    x, labels, note = _one_batch(args, args.batch_size, rng)
+    params = dict(model.named_parameters())
+    options = dict(
+        params=params,
+        show_data=args.show_data,
+        show_grad=args.show_grad,
+        rankdir=args.rankdir,
+        max_nodes=args.max_nodes,
+        direction=args.direction,
+        legend=args.legend,
+    )
+
+    def step():
+        return loss_of(cfg, model(Tensor(np.asarray(x, dtype=cfg.dtype), name="x")), labels)
+
+    try:
+        if args.steps:
+            page = render_backward_steps(step(), args.steps, **options)
+            model.zero_grad()  # the picture below shows one step's gradients, not two
+            print(f"wrote the step-by-step pictures and {page}")
+        loss = step()
+        loss.backward()
+        path = render_graph(loss, args.out, format=fmt, **options)
+    except GraphvizMissing as exc:
+        print(f"tinygrad-mlp graph: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        raise CliError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    print(f"{model!r}; {note}")
+    print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
