@@ -146,6 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data); never downloads")
     g.set_defaults(run=_run_graph)
+
+    b = sub.add_parser(
+        "bench",
+        help="time autograd and hand-written training steps side by side",
+        description="Time training steps of the original MLP (sigmoid, 0.5*SSE, SGD) done by the autograd "
+        "engine, by the hand-written numpy network and, when installed, by PyTorch, interleaved in one "
+        "process; print median times and ratios. Timings belong here, never in the tests.",
+    )
+    b.add_argument("--sizes", type=_int_list, default=(784, 128, 64, 32, 10), help="layer widths")
+    b.add_argument("--batch-size", type=_positive_int, default=125)
+    b.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    b.add_argument(
+        "--steps", type=_positive_int, default=300, help="timed steps per engine (after 20 of warm-up)"
+    )
+    b.add_argument("--threads", type=_positive_int, help="BLAS (and torch) threads (default: as set up)")
+    b.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
+    b.add_argument("--profile", action="store_true", help="split the autograd step into its parts")
+    b.set_defaults(run=_run_bench)
     return parser
 
 
@@ -357,6 +375,41 @@ def _run_graph(args: argparse.Namespace) -> int:
         raise CliError(f"cannot write {exc.filename}: {exc.strerror}") from None
     print(f"{model!r}; {note}")
     print(f"wrote {path}")
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    # PyTorch's OpenMP threads spin after each op by default, taking the cores from
+    # numpy's BLAS threads that run next; interleaved timing needs them to sleep.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from . import bench
+
+    if len(args.sizes) < 2:
+        raise CliError(f"--sizes needs at least two widths, got {args.sizes}")
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    print(
+        f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, 0.5*SSE, SGD, batch {args.batch_size}; "
+        f"{args.steps} steps per engine and dtype"
+    )
+    results = bench.run(
+        sizes=args.sizes,
+        batch=args.batch_size,
+        dtypes=dtypes,
+        steps=args.steps,
+        threads=args.threads,
+        use_torch=not args.no_torch,
+    )
+    print(bench.report(results, args.batch_size))
+    if not any(r.engine == "torch" for r in results) and not args.no_torch:
+        print("(PyTorch is not installed: pip install torch==2.13.0 adds it to the comparison)")
+    if args.profile:
+        for dtype in dtypes:
+            totals = bench.profile(args.sizes, args.batch_size, dtype, args.steps)
+            print(f"\nprofile, {dtype}:")
+            print(bench.profile_report(totals, args.steps))
     return 0
 
 

@@ -59,6 +59,14 @@ def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int,
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _engine_apply(cls, *inputs, **kwargs):
+    """Replaced by ``tensor._apply`` when the Tensor layer (which sits on top of this
+    module) is imported; importing the package always does."""
+    from .tensor import _apply
+
+    return _apply(cls, *inputs, **kwargs)
+
+
 class Function:
     """One node type of the graph: ``forward`` on arrays, ``backward`` on gradients.
 
@@ -81,32 +89,24 @@ class Function:
     def apply(cls, *inputs, **kwargs):
         """Run this op on Tensors and record it, as ``torch.autograd.Function.apply``:
         the way to use an op of your own, ``MyOp.apply(x, y)``."""
-        from .tensor import _apply  # the Tensor layer sits on top of this module
-
-        return _apply(cls, *inputs, **kwargs)
+        return _engine_apply(cls, *inputs, **kwargs)
 
 
 # ---------------------------------------------------------------- binary arithmetic
 
 
 class _Binary(Function):
-    """Elementwise op of two broadcastable arrays."""
+    """Elementwise op of two broadcastable arrays. Shapes are checked by numpy itself
+    (no cost when they fit); the engine turns its error into :meth:`shape_error`."""
 
-    def check(self, a: np.ndarray, b: np.ndarray) -> None:
-        if a.shape != b.shape:
-            try:
-                np.broadcast_shapes(a.shape, b.shape)
-            except ValueError:
-                raise ShapeError(
-                    f"{self.name}: shapes {a.shape} and {b.shape} cannot be broadcast together"
-                ) from None
+    def shape_error(self, a: np.ndarray, b: np.ndarray) -> ShapeError:
+        return ShapeError(f"{self.name}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
 class Add(_Binary):
     name = "add"
 
     def forward(self, a, b):
-        self.check(a, b)
         self.shapes = (a.shape, b.shape)
         return a + b
 
@@ -121,7 +121,6 @@ class Sub(_Binary):
     name = "sub"
 
     def forward(self, a, b):
-        self.check(a, b)
         self.shapes = (a.shape, b.shape)
         return a - b
 
@@ -136,7 +135,6 @@ class Mul(_Binary):
     name = "mul"
 
     def forward(self, a, b):
-        self.check(a, b)
         self.a, self.b = a, b
         return a * b
 
@@ -154,7 +152,6 @@ class Div(_Binary):
     name = "div"
 
     def forward(self, a, b):
-        self.check(a, b)
         self.a, self.b = a, b
         return a / b
 
@@ -172,7 +169,6 @@ class Pow(_Binary):
     name = "pow"
 
     def forward(self, a, b):
-        self.check(a, b)
         self.a, self.b = a, b
         self.out = a**b
         return self.out
@@ -322,7 +318,10 @@ class Sigmoid(Function):
     def backward(self, g):
         # d(sigma a)/da = g * sigma(a) * (1 - sigma(a))
         s = self.out
-        return (g * s * (1 - s),)
+        grad = 1 - s
+        grad *= s
+        grad *= g
+        return (grad,)
 
 
 class Tanh(Function):
@@ -335,7 +334,10 @@ class Tanh(Function):
     def backward(self, g):
         # d(tanh a)/da = g * (1 - tanh(a)**2)
         t = self.out
-        return (g * (1 - t * t),)
+        grad = t * t
+        np.subtract(1, grad, out=grad)
+        grad *= g
+        return (grad,)
 
 
 # ---------------------------------------------------------------- reductions

@@ -27,6 +27,8 @@ class Optimizer:
         if not lr >= 0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
         self.lr = lr
+        # One scratch array per parameter, so that a step allocates nothing.
+        self._scratch = [np.empty_like(p.data) for p in self.params]
 
     def zero_grad(self) -> None:
         """Forget the gradients (set them to None)."""
@@ -63,12 +65,13 @@ class SGD(Optimizer):
             if mu:
                 buf = self.buffers[i]
                 if buf is None:
-                    buf = self.buffers[i] = g.copy()
+                    buf = self.buffers[i] = np.array(g, dtype=p.dtype)
                 else:
                     buf *= mu
                     buf += g
                 g = buf
-            p.data -= lr * g
+            step = np.multiply(g, lr, out=self._scratch[i])  # lr * g, in place
+            p.data -= step
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {f"momentum.{i}": b for i, b in enumerate(self.buffers) if b is not None}
@@ -106,18 +109,22 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         step_size = self.lr / (1 - b1**self.t)
         root_bc2 = np.sqrt(1 - b2**self.t)
-        for p, m, v in zip(self.params, self.m, self.v):
+        for p, m, v, tmp in zip(self.params, self.m, self.v, self._scratch):
             g = p.grad
             if g is None:
                 continue
             m *= b1
-            m += (1 - b1) * g
+            m += np.multiply(g, 1 - b1, out=tmp)  # m = b1 m + (1 - b1) g
             v *= b2
-            v += (1 - b2) * (g * g)
-            denom = np.sqrt(v)
-            denom /= root_bc2
-            denom += self.eps
-            p.data -= step_size * (m / denom)
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v += tmp  # v = b2 v + (1 - b2) g^2
+            np.sqrt(v, out=tmp)
+            tmp /= root_bc2
+            tmp += self.eps  # denominator: sqrt(v) / sqrt(1 - b2^t) + eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            p.data -= tmp
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"t": np.array(self.t)}

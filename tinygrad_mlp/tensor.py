@@ -63,20 +63,24 @@ def _shape_args(shape: tuple) -> tuple[int, ...]:
 def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
     """Run one op forward and, when any input requires grad, record it in the graph."""
     fn = fn_cls()
+    arrays = [t.data for t in inputs]
     try:
-        out = fn.forward(*[t.data for t in inputs], **kwargs)
+        out = fn.forward(*arrays, **kwargs)
     except ops.ShapeError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
-        shapes = ", ".join(str(t.data.shape) for t in inputs)
+        if isinstance(fn, ops._Binary) and isinstance(exc, ValueError):
+            raise fn.shape_error(*arrays) from None
+        shapes = ", ".join(str(a.shape) for a in arrays)
         raise ops.ShapeError(f"{fn.name}: {exc} (input shapes {shapes})") from None
     if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results
         out = np.asarray(out)
-    t = Tensor.__new__(Tensor)
+    t = _new_tensor(Tensor)
     t.data, t.grad, t.name = out, None, None
-    if GRAD_MODE.enabled and any(x.requires_grad for x in inputs):
+    needs = tuple([x.requires_grad for x in inputs])
+    if GRAD_MODE.enabled and True in needs:
         fn.parents = inputs
-        fn.needs_input_grad = tuple(x.requires_grad for x in inputs)
+        fn.needs_input_grad = needs
         if GRAD_MODE.anomaly:
             fn.created_at = _caller()
         t.requires_grad, t._ctx = True, fn
@@ -115,6 +119,9 @@ def _norm_index(index) -> tuple:
             )
         out.append(i)
     return tuple(out)
+
+
+_new_tensor = object.__new__
 
 
 class Tensor:
@@ -353,3 +360,6 @@ class Tensor:
     def T(self) -> Tensor:
         """The axes reversed, as ``numpy.ndarray.T``."""
         return _apply(ops.Transpose, self, axes=None)
+
+
+ops._engine_apply = _apply  # Function.apply, without an import on every call

@@ -1,0 +1,86 @@
+"""Memory stays flat over an epoch and each step's graph is freed; the bench command's
+report is built from its measurements (no timings are asserted here)."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import weakref
+
+import numpy as np
+import psutil
+
+from tinygrad_mlp import bench, nn, optim
+from tinygrad_mlp.cli import main
+from tinygrad_mlp.tensor import Tensor
+
+
+def test_an_epoch_keeps_memory_flat_and_frees_each_graph():
+    rng = np.random.default_rng(0)
+    model = nn.MLP(rng=rng)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    xs = [rng.random((125, 784), dtype=np.float32) for _ in range(4)]
+    ys = [nn.one_hot(rng.integers(0, 10, 125)) for _ in range(4)]
+    process = psutil.Process()
+    gc.collect()
+    gc.disable()  # reference counting alone must free every step's graph
+    tracemalloc.start()
+    try:
+        for step in range(1, 481):
+            out = model(Tensor(xs[step % 4]))
+            loss = nn.sse_loss(out, ys[step % 4])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            graph = [weakref.ref(loss), weakref.ref(out), weakref.ref(out._ctx), weakref.ref(out.parents[0])]
+            del out, loss
+            assert all(r() is None for r in graph), f"step {step}'s graph outlived the step"
+            if step == 10:
+                traced_10, rss_10 = tracemalloc.get_traced_memory()[0], process.memory_info().rss
+        traced_480, rss_480 = tracemalloc.get_traced_memory()[0], process.memory_info().rss
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert traced_480 - traced_10 < 16 * 1024, (traced_10, traced_480)  # numpy reports its buffers here
+    assert rss_480 - rss_10 < 4 * 1024 * 1024, (rss_10, rss_480)
+
+
+def test_bench_report_is_built_from_the_measurements():
+    results = bench.run(sizes=(784, 16, 10), batch=8, dtypes=("float32",), steps=5, warmup=1, use_torch=False)
+    assert [(r.dtype, r.engine) for r in results] == [("float32", "autograd"), ("float32", "manual")]
+    assert all(r.median > 0 and r.steps == 5 for r in results)
+    text = bench.report(results, batch=8)
+    ratio = results[0].median / results[1].median
+    assert f"autograd/manual = {ratio:.3f}" in text
+    assert "an epoch is 7500 steps of 8" in text
+
+
+def test_profile_parts_add_up():
+    totals = bench.profile(sizes=(784, 16, 10), batch=8, steps=5)
+    assert 0 < totals["op backward"] < totals["backward total"]
+    text = bench.profile_report(totals, steps=5)
+    parts = [float(line.split()[-2]) for line in text.splitlines()[2:6]]
+    total = float(text.splitlines()[6].split()[-1])
+    assert abs(sum(parts) - total) < 0.5
+
+
+def test_bench_command(capsys):
+    assert (
+        main(
+            [
+                "bench",
+                "--sizes",
+                "784,8,10",
+                "--batch-size",
+                "4",
+                "--steps",
+                "3",
+                "--dtype",
+                "float64",
+                "--no-torch",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "float64  manual" in out and "autograd/manual = " in out

@@ -1,0 +1,232 @@
+"""Time training steps of the autograd engine beside the hand-written numpy network
+(and PyTorch, when installed), interleaved in one process so that a noisy machine
+slows all of them alike; report medians and their ratios.
+
+    tinygrad-mlp bench                      # the original MLP, batch 125, SGD, float32 and float64
+    tinygrad-mlp bench --profile            # where the autograd step spends its time
+
+Each engine runs the same steps on the same batches (synthetic uniform images: timing
+does not depend on pixel values): forward, the loss 0.5*sum((y_pred - y)**2), backward
+and an SGD update. Engines take turns within every step, in a rotating order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import autograd, nn, ops, optim
+from .manual import ManualMLP
+from .tensor import Tensor
+
+
+@dataclass
+class BenchResult:
+    dtype: str
+    engine: str
+    median: float  # seconds per step
+    steps: int
+
+
+def _batches(sizes, batch, dtype, count, rng):
+    xs = [rng.random((batch, sizes[0])).astype(dtype) for _ in range(count)]
+    ys = [nn.one_hot(rng.integers(0, sizes[-1], batch), sizes[-1], dtype) for _ in range(count)]
+    return xs, ys
+
+
+def _autograd_engine(sizes, dtype, lr, rng):
+    model = nn.MLP(sizes, dtype=dtype, rng=rng)
+    opt = optim.SGD(model.parameters(), lr=lr)
+
+    def step(x, y):
+        loss = nn.sse_loss(model(Tensor(x)), Tensor(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return model, step
+
+
+def _manual_engine(model, lr):
+    manual = ManualMLP.from_mlp(model)
+
+    def step(x, y):
+        manual.backward(manual.predict(x) - y)
+        manual.update(lr)
+
+    return step
+
+
+def _torch_engine(model, lr, threads):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    layers = []
+    for layer in model.layers:
+        lin = torch.nn.Linear(*layer.W.shape, dtype=getattr(torch, model.dtype.name))
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(layer.W.data.T.copy()))
+            lin.bias.copy_(torch.from_numpy(layer.b.data.copy()))
+        layers += [lin, torch.nn.Sigmoid()]
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+
+    def step(x, y):
+        out = net(torch.from_numpy(x))
+        loss = 0.5 * ((out - torch.from_numpy(y)) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def run(
+    sizes=(784, 128, 64, 32, 10),
+    batch: int = 125,
+    dtypes=("float32", "float64"),
+    steps: int = 300,
+    warmup: int = 20,
+    threads: int | None = None,
+    lr: float = 0.1,
+    seed: int = 0,
+    use_torch: bool = True,
+) -> list[BenchResult]:
+    """Time ``steps`` interleaved steps per engine and dtype (after ``warmup``)."""
+    from threadpoolctl import threadpool_limits
+
+    results = []
+    with threadpool_limits(limits=threads):
+        n_threads = threads or _blas_threads()
+        for dtype in dtypes:
+            rng = np.random.default_rng(seed)
+            model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng)
+            engines: dict[str, Callable] = {"manual": _manual_engine(model, lr)}
+            torch_step = _torch_engine(model, lr, n_threads) if use_torch else None
+            engines = {"autograd": auto, **engines, **({"torch": torch_step} if torch_step else {})}
+            xs, ys = _batches(sizes, batch, dtype, 16, rng)
+            times = {name: [] for name in engines}
+            names = list(engines)
+            for i in range(warmup + steps):
+                x, y = xs[i % len(xs)], ys[i % len(ys)]
+                order = names[i % len(names) :] + names[: i % len(names)]  # rotate who goes first
+                for name in order:
+                    t0 = time.perf_counter()
+                    engines[name](x, y)
+                    if i >= warmup:
+                        times[name].append(time.perf_counter() - t0)
+            for name in names:
+                results.append(BenchResult(dtype, name, float(np.median(times[name])), steps))
+    return results
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return int(info[0]["num_threads"]) if info else 1
+
+
+def report(results: list[BenchResult], batch: int, train_size: int = 60000) -> str:
+    """A table: median ms per step, seconds per epoch, and the ratios to autograd."""
+    steps_per_epoch = -(-train_size // batch)
+    lines = [
+        f"{'dtype':8} {'engine':9} {'ms/step':>9} {'s/epoch':>8}   ratio",
+        "-" * 52,
+    ]
+    for dtype in dict.fromkeys(r.dtype for r in results):
+        rows = {r.engine: r for r in results if r.dtype == dtype}
+        auto = rows["autograd"].median
+        for name, r in rows.items():
+            ratio = "" if name == "autograd" else f"autograd/{name} = {auto / r.median:.3f}"
+            lines.append(
+                f"{dtype:8} {name:9} {r.median * 1e3:9.3f} {r.median * steps_per_epoch:8.3f}   {ratio}"
+            )
+    lines.append(
+        f"(median of {results[0].steps} interleaved steps each; an epoch is {steps_per_epoch} steps of {batch})"
+    )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- profile
+
+
+@contextmanager
+def _timed_backwards(totals: dict[str, float]):
+    """Wrap every op's backward to add its time to ``totals`` (profiling only)."""
+    originals = {}
+    for cls in {c for c in vars(ops).values() if isinstance(c, type) and issubclass(c, ops.Function)}:
+        if "backward" in vars(cls):
+            originals[cls] = cls.backward
+
+            def timed(self, g, _orig=cls.backward):
+                t0 = time.perf_counter()
+                out = _orig(self, g)
+                totals["op backward"] += time.perf_counter() - t0
+                return out
+
+            cls.backward = timed
+    try:
+        yield
+    finally:
+        for cls, fn in originals.items():
+            cls.backward = fn
+
+
+def profile(
+    sizes=(784, 128, 64, 32, 10), batch: int = 125, dtype: str = "float32", steps: int = 300, seed: int = 0
+) -> dict[str, float]:
+    """Split the autograd training step into forward, op backward rules, graph
+    bookkeeping (topological sort, gradient dict, .grad storage) and the optimizer."""
+    rng = np.random.default_rng(seed)
+    model = nn.MLP(sizes, dtype=np.dtype(dtype), rng=rng)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    xs, ys = _batches(sizes, batch, dtype, 16, rng)
+    totals = dict.fromkeys(["forward", "op backward", "backward total", "topological sort", "optimizer"], 0.0)
+    with _timed_backwards(totals):
+        for i in range(steps + 20):
+            if i == 20:  # warm-up done: start counting (in place: the wrappers hold this dict)
+                for key in totals:
+                    totals[key] = 0.0
+            x, y = xs[i % 16], ys[i % 16]
+            t0 = time.perf_counter()
+            loss = nn.sse_loss(model(Tensor(x)), Tensor(y))
+            t1 = time.perf_counter()
+            autograd.toposort(loss)
+            t2 = time.perf_counter()
+            opt.zero_grad()
+            loss.backward()
+            t3 = time.perf_counter()
+            opt.step()
+            t4 = time.perf_counter()
+            totals["forward"] += t1 - t0
+            totals["topological sort"] += t2 - t1
+            totals["backward total"] += t3 - t2
+            totals["optimizer"] += t4 - t3
+    return totals
+
+
+def profile_report(totals: dict[str, float], steps: int) -> str:
+    bookkeeping = totals["backward total"] - totals["op backward"]
+    parts = {
+        "forward (ops and graph recording)": totals["forward"],
+        "backward: the ops' backward rules": totals["op backward"],
+        "backward: graph bookkeeping": bookkeeping,
+        "optimizer step": totals["optimizer"],
+    }
+    total = sum(parts.values())
+    lines = [f"{'part of the autograd step':38} {'us/step':>9} {'share':>6}", "-" * 55]
+    for name, t in parts.items():
+        lines.append(f"{name:38} {t / steps * 1e6:9.1f} {t / total:6.1%}")
+    lines.append(f"{'total':38} {total / steps * 1e6:9.1f}")
+    lines.append(
+        f"(bookkeeping includes the topological sort, {totals['topological sort'] / steps * 1e6:.1f} us/step "
+        f"when run alone; op backward times include the timer's own cost)"
+    )
+    return "\n".join(lines)
