@@ -14,14 +14,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def real_mnist_dir() -> str:
-    """$TINYGRAD_MLP_DATA, else ../shared/datasets/mnist beside the checkout."""
-    return os.environ.get("TINYGRAD_MLP_DATA") or str(REPO.parent / "shared" / "datasets" / "mnist")
+    """Where the real MNIST files are: $TINYGRAD_MLP_DATA, else ../shared/datasets/mnist
+    beside the checkout (CI), else ./data (where ``tinygrad-mlp train`` downloads them)."""
+    if os.environ.get("TINYGRAD_MLP_DATA"):
+        return os.environ["TINYGRAD_MLP_DATA"]
+    for candidate in (REPO.parent / "shared" / "datasets" / "mnist", REPO / "data"):
+        if any(candidate.glob("train-images-idx3-ubyte*")):
+            return str(candidate)
+    return str(REPO / "data")
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> str:
     path = real_mnist_dir()
-    assert os.path.isfile(os.path.join(path, "train-images-idx3-ubyte.gz")), f"real MNIST not found in {path}"
+    assert any(Path(path).glob("train-images-idx3-ubyte*")), (
+        f"real MNIST not found in {path}: run `tinygrad-mlp train` once (it downloads it to ./data) "
+        f"or set TINYGRAD_MLP_DATA to its folder"
+    )
     return path
 
 

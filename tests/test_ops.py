@@ -82,6 +82,13 @@ CASES = [
     ("relu", lambda a: a.relu(), lambda a: np.maximum(a, 0), [(3, 4)], "far0"),
     ("sigmoid", lambda a: a.sigmoid(), lambda a: 1 / (1 + np.exp(-a)), [(3, 4)], "any"),
     ("tanh", lambda a: a.tanh(), np.tanh, [(3, 4)], "any"),
+    (
+        "0-d chain",
+        lambda a: ((a * 0.5).tanh().sigmoid().exp() + a.relu()).log(),
+        lambda a: np.log(np.exp(1 / (1 + np.exp(-np.tanh(a * 0.5)))) + np.maximum(a, 0)),
+        [()],
+        "far0",
+    ),
     # reductions: axis None, int, negative, tuple; keepdims
     ("sum all", lambda a: a.sum(), np.sum, [(2, 3, 4)], "any"),
     ("sum axis 0", lambda a: a.sum(0), lambda a: a.sum(0), [(2, 3, 4)], "any"),

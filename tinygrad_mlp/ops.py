@@ -308,7 +308,7 @@ class Sigmoid(Function):
     name = "sigmoid"
 
     def forward(self, a):
-        out = np.multiply(a, 0.5)
+        out = np.multiply(a, 0.5, out=np.empty_like(a))  # out=: stays an array for 0-d input
         np.tanh(out, out=out)
         out *= 0.5
         out += 0.5
@@ -333,9 +333,7 @@ class Tanh(Function):
 
     def backward(self, g):
         # d(tanh a)/da = g * (1 - tanh(a)**2)
-        t = self.out
-        grad = t * t
-        np.subtract(1, grad, out=grad)
+        grad = 1 - self.out * self.out
         grad *= g
         return (grad,)
 

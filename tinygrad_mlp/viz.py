@@ -281,10 +281,9 @@ def backward_frames(root: Tensor, grad=None, **kwargs) -> tuple[list[graphviz.Di
     for step, (t, snap) in enumerate(zip(visited, snapshots), start=1):
         frames.append(draw_graph(root, highlight=t, grads=snap, **kwargs))
         what = names.get(id(t)) or (t.op and f"the {t.op} node") or t.name or "a leaf"
+        receivers = [names.get(id(p)) or p.op or p.name or "a leaf" for p in t.parents if p.requires_grad]
         rule = (
-            f"; its backward sends the gradient to {len(t.parents)} input(s)"
-            if t.parents
-            else ", a leaf: done"
+            f"; its backward sends gradients on to: {', '.join(receivers)}" if t.parents else "; a leaf: done"
         )
         captions.append(
             f"step {step}/{len(visited)}: {what}, shape {_fmt_shape(t.shape)}, has its full gradient, "

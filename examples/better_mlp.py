@@ -1,0 +1,43 @@
+"""A better MLP on the same engine: ReLU, He initialisation, softmax cross-entropy on
+logits, Adam 1e-3, batch 128. 784-512-256-10 reaches about 98% test accuracy in 10
+epochs (about 25 s of training on 2 cores).
+
+    python examples/better_mlp.py [--epochs 10] [--subset N] [--save model.npz]
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+import numpy as np
+
+from tinygrad_mlp import nn
+from tinygrad_mlp.data import load_mnist
+from tinygrad_mlp.train import BETTER, build, config_to_dict, fit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=BETTER.epochs)
+    parser.add_argument("--subset", type=int, help="train on the first N images only")
+    parser.add_argument("--hidden", default="512,256", help="hidden widths (default 512,256)")
+    parser.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data)")
+    parser.add_argument("--save", help="write the trained model to this .npz checkpoint")
+    args = parser.parse_args()
+
+    sizes = (784, *(int(h) for h in args.hidden.split(",")), 10)
+    cfg = replace(BETTER, sizes=sizes, epochs=args.epochs, subset=args.subset)
+    data = load_mnist(args.data)
+    rng = np.random.default_rng(cfg.seed)
+    model, opt = build(cfg, rng)
+    print(model)
+    history = fit(model, opt, cfg, data, rng, progress=False)
+    print(f"final test accuracy: {history[-1].test_acc:.2%}")
+    if args.save:
+        nn.save_checkpoint(args.save, model, extra=opt.state_dict(), meta={"train": config_to_dict(cfg)})
+        print(f"saved {args.save}")
+
+
+if __name__ == "__main__":
+    main()
