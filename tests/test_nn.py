@@ -226,6 +226,9 @@ def test_checkpoint_round_trip_atomic_and_pickle_free(tmp_path):
     path = str(tmp_path / "sub" / "model.npz")
     nn.save_checkpoint(path, m, extra={"m.0": np.ones(3)}, meta={"note": "hello"})
     assert os.listdir(tmp_path / "sub") == ["model.npz"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
     with np.load(path, allow_pickle=False) as f:
         assert "param/layers.0.W" in f.files
     m2, extra, meta = nn.load_checkpoint(path)

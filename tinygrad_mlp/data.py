@@ -21,13 +21,14 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from ._files import atomic_write
 
 MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -125,6 +126,28 @@ def _progress(total: int | None, desc: str):
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)
 
 
+def _fetch_verified(url: str, out, opener: Callable, timeout: float, progress: bool, name: str) -> None:
+    """Read ``url``, check the SHA-256 of its decompressed content (DataError on a
+    mismatch), then write it to the open file ``out``."""
+    with opener(url, timeout=timeout) as response:
+        total = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+        bar = _progress(int(total) if total else None, name) if progress else None
+        raw = bytearray()
+        try:
+            while chunk := response.read(1 << 16):
+                raw += chunk
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    sha = hashlib.sha256(_decompress(bytes(raw), url)).hexdigest()
+    expected = FILES[name][2]
+    if sha != expected:
+        raise DataError(f"checksum mismatch: SHA-256 {sha[:16]}..., expected {expected[:16]}...")
+    out.write(raw)
+
+
 def download_file(
     name: str,
     folder: str,
@@ -135,41 +158,22 @@ def download_file(
 ) -> str:
     """Download ``name``.gz into ``folder`` from the first mirror that serves it intact.
 
-    Each attempt streams into a temporary file in ``folder``; the decompressed
-    content must have the expected SHA-256; only then is it renamed into place.
+    Each attempt reads the file (at most 10 MB) with a progress bar; the SHA-256 of
+    its decompressed content must match; only then is it written to a temporary
+    file in ``folder`` and renamed into place.
     Returns the path; raises :class:`DataError` listing every mirror's failure.
     """
-    os.makedirs(folder, exist_ok=True)
     final = os.path.join(folder, name + ".gz")
-    expected_sha = FILES[name][2]
     failures = []
     for mirror in mirrors:
         url = mirror + name + ".gz"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
         try:
-            with os.fdopen(fd, "wb") as out, opener(url, timeout=timeout) as response:
-                total = response.headers.get("Content-Length") if hasattr(response, "headers") else None
-                bar = _progress(int(total) if total else None, name) if progress else None
-                try:
-                    while chunk := response.read(1 << 16):
-                        out.write(chunk)
-                        if bar is not None:
-                            bar.update(len(chunk))
-                finally:
-                    if bar is not None:
-                        bar.close()
-            with open(tmp, "rb") as f:
-                content = _decompress(f.read(), url)
-            sha = hashlib.sha256(content).hexdigest()
-            if sha != expected_sha:
-                raise DataError(f"checksum mismatch: SHA-256 {sha[:16]}..., expected {expected_sha[:16]}...")
-            os.replace(tmp, final)
+            atomic_write(
+                final, lambda out, url=url: _fetch_verified(url, out, opener, timeout, progress, name)
+            )
             return final
         except (OSError, urllib.error.URLError, DataError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise DataError(f"{final}: could not download it from any mirror:\n  " + "\n  ".join(failures))
 
 

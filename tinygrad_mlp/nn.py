@@ -10,13 +10,12 @@ shape (out,), forward ``x @ W + b``, so weights copy across one to one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 
 import numpy as np
 
 from . import ops
+from ._files import atomic_write
 from .tensor import Tensor
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
@@ -247,16 +246,7 @@ def save_checkpoint(
     arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
     arrays["meta"] = np.array(json.dumps({"model": model.config(), **(meta or {})}))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt.", suffix=".npz.part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
     return path
 
 

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 
 import graphviz
 import numpy as np
 
 from . import autograd
+from ._files import atomic_write
 from .tensor import Tensor
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -219,16 +219,7 @@ def to_dot(root: Tensor, **kwargs) -> str:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _pipe(g: graphviz.Digraph, fmt: str, dot_path: str) -> bytes:
