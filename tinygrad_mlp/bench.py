@@ -7,11 +7,13 @@ slows all of them alike; report medians and their ratios.
 
 Each engine runs the same steps on the same batches (synthetic uniform images: timing
 does not depend on pixel values): forward, the loss 0.5*sum((y_pred - y)**2), backward
-and an SGD update. Engines take turns within every step, in a rotating order.
+and an SGD update. Engines take turns within every step, cycling through every order
+of them.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -112,16 +114,17 @@ def run(
             engines = {"autograd": auto, **engines, **({"torch": torch_step} if torch_step else {})}
             xs, ys = _batches(sizes, batch, dtype, 16, rng)
             times = {name: [] for name in engines}
-            names = list(engines)
+            # Every order of the engines in turn, so each follows each other equally often
+            # (what ran just before changes what is in the caches).
+            orders = list(itertools.permutations(engines))
             for i in range(warmup + steps):
                 x, y = xs[i % len(xs)], ys[i % len(ys)]
-                order = names[i % len(names) :] + names[: i % len(names)]  # rotate who goes first
-                for name in order:
+                for name in orders[i % len(orders)]:
                     t0 = time.perf_counter()
                     engines[name](x, y)
                     if i >= warmup:
                         times[name].append(time.perf_counter() - t0)
-            for name in names:
+            for name in engines:
                 results.append(BenchResult(dtype, name, float(np.median(times[name])), steps))
     return results
 
