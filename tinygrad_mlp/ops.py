@@ -34,10 +34,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
-    )
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if not ones:  # only new leading axes, as for a bias: the sum has the right shape already
+        return grad.sum(axis=tuple(range(lead)))
+    return grad.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(shape)
 
 
 def _normalize_axis(axis, ndim: int, op: str) -> tuple[int, ...]:

@@ -101,7 +101,7 @@ def loss_of(cfg: TrainConfig, out: Tensor, labels: np.ndarray) -> Tensor:
     """The configured loss of a batch: cross-entropy takes class indices, the others one-hot rows."""
     if cfg.loss == "cross_entropy":
         return nn.cross_entropy(out, labels)
-    return nn.LOSSES[cfg.loss](out, nn.one_hot(labels, out.shape[-1], out.dtype))
+    return nn.LOSSES[cfg.loss](out, Tensor(nn.one_hot(labels, out.shape[-1], out.dtype), name="y"))
 
 
 def train_step(
