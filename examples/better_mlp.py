@@ -1,6 +1,6 @@
 """A better MLP on the same engine: ReLU, He initialisation, softmax cross-entropy on
-logits, Adam 1e-3, batch 128. 784-512-256-10 reaches about 98% test accuracy in 10
-epochs (about 25 s of training on 2 cores).
+logits, Adam 1e-3 decayed by 0.8 each epoch, batch 128. 784-512-256-10 reaches 98.4%
+test accuracy in 10 epochs (about 20 s of training on 2 cores).
 
     python examples/better_mlp.py [--epochs 10] [--subset N] [--save model.npz]
 """
@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-import numpy as np
-
 from tinygrad_mlp import nn
 from tinygrad_mlp.data import load_mnist
-from tinygrad_mlp.train import BETTER, build, config_to_dict, fit
+from tinygrad_mlp.train import BETTER, build, config_to_dict, fit, make_rng
 
 
 def main() -> None:
@@ -29,7 +27,7 @@ def main() -> None:
     sizes = (784, *(int(h) for h in args.hidden.split(",")), 10)
     cfg = replace(BETTER, sizes=sizes, epochs=args.epochs, subset=args.subset)
     data = load_mnist(args.data)
-    rng = np.random.default_rng(cfg.seed)
+    rng = make_rng(cfg.seed)
     model, opt = build(cfg, rng)
     print(model)
     history = fit(model, opt, cfg, data, rng, progress=False)

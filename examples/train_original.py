@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-import numpy as np
-
 from tinygrad_mlp.data import load_mnist
-from tinygrad_mlp.train import ORIGINAL, build, fit
+from tinygrad_mlp.train import ORIGINAL, build, fit, make_rng
 
 
 def main() -> None:
@@ -26,7 +24,7 @@ def main() -> None:
 
     cfg = replace(ORIGINAL, epochs=args.epochs, subset=args.subset, seed=args.seed, grad_norms=True)
     data = load_mnist(args.data)
-    rng = np.random.default_rng(cfg.seed)
+    rng = make_rng(cfg.seed)
     model, opt = build(cfg, rng)
     print(model)
     history = fit(model, opt, cfg, data, rng, progress=False)

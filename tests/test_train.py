@@ -14,11 +14,11 @@ import pytest
 from conftest import write_fake_mnist
 
 from tinygrad_mlp.cli import main
-from tinygrad_mlp.train import BETTER, ORIGINAL, build, fit
+from tinygrad_mlp.train import BETTER, ORIGINAL, build, fit, make_rng
 
 
 def _fit(cfg, mnist, logs=None):
-    rng = np.random.default_rng(cfg.seed)
+    rng = make_rng(cfg.seed)
     model, opt = build(cfg, rng)
     return model, fit(
         model, opt, cfg, mnist, rng, progress=False, log=(logs.append if logs is not None else lambda s: None)
@@ -65,6 +65,7 @@ def test_original_recipe_gradients_vanish_towards_the_input(mnist):
         (["--sizes", "784,12,x"], "expected comma-separated whole numbers"),
         (["--sizes", "784,10", "--hidden", "5"], "give --sizes or --hidden, not both"),
         (["--subset", "0"], "must be at least 1"),
+        (["--lr-decay", "1.5"], r"--lr-decay must be in \(0, 1\], got 1.5"),
         (
             ["--data", "/nonexistent/mnist", "--no-download"],
             "/nonexistent/mnist/train-images-idx3-ubyte.*missing",
@@ -110,3 +111,23 @@ def test_module_entry_point_help():
     ).stdout
     for command in ("train",):
         assert command in out
+
+
+def test_lr_decay_multiplies_the_learning_rate_each_epoch(tmp_path):
+    data = write_fake_mnist(tmp_path, n_train=30, n_test=10)
+    assert data
+    from tinygrad_mlp.data import load_mnist
+
+    cfg = replace(BETTER, sizes=(784, 8, 10), epochs=3, lr=0.01, lr_decay=0.5)
+    rng = make_rng(0)
+    model, opt = build(cfg, rng)
+    fit(model, opt, cfg, load_mnist(str(tmp_path), download=False), rng, progress=False, log=lambda s: None)
+    assert opt.lr == 0.01 * 0.5**3
+
+
+def test_seed_0_follows_the_original_notebooks_random_stream():
+    # np.random.seed(0); randn for the weights, layer by layer: the original's initialisation
+    np.random.seed(0)
+    expected = np.random.randn(784, 128) * 0.01
+    model, _ = build(ORIGINAL, make_rng(0))
+    np.testing.assert_array_equal(model.layers[0].W.data, expected.astype(np.float32))

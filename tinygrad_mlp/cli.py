@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", choices=("sgd", "adam"))
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
+    t.add_argument("--lr-decay", type=float, help="multiply the learning rate by this after each epoch")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument(
@@ -224,10 +225,17 @@ def _load_data(args: argparse.Namespace):
 def _run_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    import numpy as np
-
     from . import nn
-    from .train import RECIPES, build, check_config, config_from_dict, config_to_dict, fit, make_optimizer
+    from .train import (
+        RECIPES,
+        build,
+        check_config,
+        config_from_dict,
+        config_to_dict,
+        fit,
+        make_optimizer,
+        make_rng,
+    )
 
     base = RECIPES[args.recipe]
     model = opt = None
@@ -240,7 +248,7 @@ def _run_train(args: argparse.Namespace) -> int:
         base = config_from_dict(meta.get("train", {}))
         base = replace(base, **{k: v for k, v in model.config().items() if k != "sizes"}, sizes=model.sizes)
     cfg = _model_config(args, base)
-    for key in ("optimizer", "lr", "momentum", "epochs", "batch_size", "subset"):
+    for key in ("optimizer", "lr", "momentum", "lr_decay", "epochs", "batch_size", "subset"):
         if getattr(args, key) is not None:
             cfg = replace(cfg, **{key: getattr(args, key)})
     cfg = replace(cfg, grad_norms=args.grad_norms)
@@ -252,7 +260,7 @@ def _run_train(args: argparse.Namespace) -> int:
         raise CliError(f"{args.resume} holds a {model!r}; its sizes and dtype cannot change on resume")
 
     data = _load_data(args)
-    rng = np.random.default_rng(cfg.seed)
+    rng = make_rng(cfg.seed)
     if model is None:
         model, opt = build(cfg, rng)
     else:
@@ -260,7 +268,10 @@ def _run_train(args: argparse.Namespace) -> int:
         opt = make_optimizer(cfg, model)
         if extra and meta.get("train", {}).get("optimizer") == cfg.optimizer:
             opt.load_state_dict(extra)
-    print(f"{model!r}, loss {cfg.loss}, {cfg.optimizer} lr {cfg.lr}, batch {cfg.batch_size}, seed {cfg.seed}")
+    decay = f" (x{cfg.lr_decay} per epoch)" if cfg.lr_decay != 1 else ""
+    print(
+        f"{model!r}, loss {cfg.loss}, {cfg.optimizer} lr {cfg.lr}{decay}, batch {cfg.batch_size}, seed {cfg.seed}"
+    )
     history = fit(model, opt, cfg, data, rng, progress=args.progress)
     if not history:
         from .train import accuracy
@@ -289,7 +300,7 @@ def _one_batch(args: argparse.Namespace, size: int, rng):
         X, y, _, _ = load_mnist(folder, download=False)
     except DataError:
         note = f"no MNIST in {folder}: using a synthetic batch of uniform noise images"
-        return rng.uniform(0, 1, (size, 784)).astype(np.float32), rng.integers(0, 10, size), note
+        return rng.uniform(0, 1, (size, 784)).astype(np.float32), rng.randint(0, 10, size), note
     idx = rng.choice(len(X), size=min(size, len(X)), replace=False)
     return X[idx], y[idx], f"a batch of {len(idx)} real MNIST training images from {folder}"
 
@@ -300,7 +311,7 @@ def _run_verify(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import nn
-    from .train import ORIGINAL, check_config
+    from .train import ORIGINAL, check_config, make_rng
     from .verify import compare_gradients
 
     cfg = _model_config(args, replace(ORIGINAL, dtype="float64"), logits_for_cross_entropy=False)
@@ -310,7 +321,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if args.steps < 0:
         raise CliError(f"--steps must be >= 0, got {args.steps}")
-    rng = np.random.default_rng(cfg.seed)
+    rng = make_rng(cfg.seed)
     model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
     x, labels, note = _one_batch(args, args.batch_size, rng)
     report = compare_gradients(
@@ -330,7 +341,7 @@ def _run_graph(args: argparse.Namespace) -> int:
 
     from . import nn
     from .tensor import Tensor
-    from .train import ORIGINAL, check_config, loss_of
+    from .train import ORIGINAL, check_config, loss_of, make_rng
     from .viz import GraphvizMissing, render_backward_steps, render_graph
 
     cfg = _model_config(args, ORIGINAL)
@@ -343,7 +354,7 @@ def _run_graph(args: argparse.Namespace) -> int:
         raise CliError(
             f"cannot tell the format of --out {args.out}; end it in .svg, .png, .pdf or .dot, or give --format"
         )
-    rng = np.random.default_rng(cfg.seed)
+    rng = make_rng(cfg.seed)
     model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
     x, labels, note = _one_batch(args, args.batch_size, rng)
     params = dict(model.named_parameters())

@@ -19,6 +19,7 @@ from ._files import atomic_write
 from .tensor import Tensor
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
+RNG = np.random.Generator | np.random.RandomState  # either kind of numpy random stream
 INITS = ("original", "xavier", "he")
 
 
@@ -92,11 +93,12 @@ def _walk(obj, prefix: str) -> Iterator[tuple[str, Tensor]]:
 
 
 def init_weights(
-    fan_in: int, fan_out: int, init: str, dtype=np.float32, rng: np.random.Generator | None = None
+    fan_in: int, fan_out: int, init: str, dtype=np.float32, rng: RNG | None = None
 ) -> np.ndarray:
     """A (fan_in, fan_out) weight matrix: "original" N(0, 1) * 0.01 (the hand-written
     network's), "xavier" (Glorot uniform, for sigmoid and tanh), "he" (N(0, 2/fan_in),
-    for ReLU). Draws from ``rng``, else numpy's global random state."""
+    for ReLU). Draws from ``rng`` (a Generator or a legacy RandomState), else numpy's
+    global random state."""
     normal = rng.standard_normal if rng is not None else np.random.standard_normal
     uniform = rng.uniform if rng is not None else np.random.uniform
     if init == "original":
@@ -121,7 +123,7 @@ class Linear(Module):
         bias: bool = True,
         init: str = "original",
         dtype=np.float32,
-        rng: np.random.Generator | None = None,
+        rng: RNG | None = None,
     ) -> None:
         self.in_features, self.out_features = in_features, out_features
         self.W = Tensor(
@@ -162,7 +164,7 @@ class MLP(Module):
         output_activation: str | None = "sigmoid",
         init: str = "original",
         dtype=np.float32,
-        rng: np.random.Generator | None = None,
+        rng: RNG | None = None,
     ) -> None:
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 2 or any(s < 1 for s in sizes):

@@ -5,7 +5,7 @@ sigmoid on every layer, weights N(0,1)*0.01, the loss 0.5*sum((y_pred - y)**2) t
 its hand-written backward differentiates, SGD lr 0.1, batch 125, 2 epochs. Four
 sigmoid layers with such small weights pass back tiny gradients, so it stalls near
 chance at first (watch it with ``--grad-norms``). ``BETTER`` is a modern MLP: ReLU,
-He init, softmax cross-entropy on logits, Adam.
+He init, softmax cross-entropy on logits, Adam, the learning rate times 0.8 each epoch.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class TrainConfig:
     optimizer: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.0
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     epochs: int = 2
     batch_size: int = 125
     seed: int = 0
@@ -49,6 +50,7 @@ BETTER = TrainConfig(
     loss="cross_entropy",
     optimizer="adam",
     lr=1e-3,
+    lr_decay=0.8,
     epochs=10,
     batch_size=128,
 )
@@ -60,6 +62,8 @@ def check_config(cfg: TrainConfig) -> None:
     """Raise ValueError naming the first bad setting."""
     if not cfg.lr >= 0:
         raise ValueError(f"--lr must be >= 0, got {cfg.lr}")
+    if not 0 < cfg.lr_decay <= 1:
+        raise ValueError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
     if cfg.momentum < 0:
         raise ValueError(f"--momentum must be >= 0, got {cfg.momentum}")
     if cfg.batch_size < 1:
@@ -86,7 +90,15 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"--subset must be at least 1, got {cfg.subset}")
 
 
-def build(cfg: TrainConfig, rng: np.random.Generator) -> tuple[nn.MLP, optim.Optimizer]:
+def make_rng(seed: int) -> np.random.RandomState:
+    """The random stream for initialisation and shuffling: numpy's legacy generator,
+    the one the original notebook used through ``np.random.seed``, ``randn`` and
+    ``permutation``, so that seed 0 reproduces its numbers (about 22% test accuracy
+    after 2 epochs of the original recipe)."""
+    return np.random.RandomState(seed)
+
+
+def build(cfg: TrainConfig, rng: nn.RNG) -> tuple[nn.MLP, optim.Optimizer]:
     model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
     return model, make_optimizer(cfg, model)
 
@@ -153,7 +165,7 @@ def fit(
     opt: optim.Optimizer,
     cfg: TrainConfig,
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    rng: np.random.Generator,
+    rng: nn.RNG,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> list[EpochResult]:
@@ -199,6 +211,7 @@ def fit(
         )
         history.append(result)
         log(result.line(cfg.epochs))
+        opt.lr *= cfg.lr_decay
     return history
 
 
