@@ -28,6 +28,8 @@ from .tensor import Tensor
 
 @dataclass
 class BenchResult:
+    """The median time of one engine's training step in one dtype."""
+
     dtype: str
     engine: str
     median: float  # seconds per step
@@ -216,6 +218,7 @@ def profile(
 
 
 def profile_report(totals: dict[str, float], steps: int) -> str:
+    """A table of :func:`profile`'s parts in microseconds per step, with their shares."""
     bookkeeping = totals["backward total"] - totals["op backward"]
     parts = {
         "forward (ops and graph recording)": totals["forward"],

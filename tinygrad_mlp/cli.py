@@ -67,6 +67,7 @@ def _add_model_options(p: argparse.ArgumentParser, defaults_from: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (each command's ``run`` is set as a default)."""
     parser = _Parser(
         prog="tinygrad-mlp",
         description="A small autodiff engine over numpy, and the MNIST MLP trained on it.",
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -40,10 +40,12 @@ class FullyConnected:
         self.db: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """x @ W + b, keeping x for backward."""
         self.x = x
         return x @ self.W + self.b
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Fill ``dW`` and ``db`` from dout = dL/d(out); return dL/dx."""
         self.dW = self.x.T @ dout  # dL/dW = x.T @ dout
         self.db = dout.sum(axis=0)  # dL/db = sum of dout over the batch
         return dout @ self.W.T  # dL/dx = dout @ W.T
@@ -80,6 +82,7 @@ class ManualMLP:
         return ACTIVATIONS[self.activation if i < len(self.layers) - 1 else self.output_activation]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        """Forward through every layer and activation, keeping each activation's output."""
         self.outputs = []
         for i, layer in enumerate(self.layers):
             x = self._act(i)[0](layer.forward(x))
@@ -94,6 +97,7 @@ class ManualMLP:
         return dout
 
     def update(self, lr: float) -> None:
+        """One plain SGD step: W -= lr * dW, b -= lr * db."""
         for layer in self.layers:
             layer.W -= lr * layer.dW
             layer.b -= lr * layer.db

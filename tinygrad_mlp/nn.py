@@ -31,9 +31,11 @@ class Module:
     """
 
     def __call__(self, *args, **kwargs):
+        """Run :meth:`forward`."""
         return self.forward(*args, **kwargs)
 
     def forward(self, *args, **kwargs):
+        """The module's computation; subclasses define it."""
         raise NotImplementedError
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
@@ -45,6 +47,7 @@ class Module:
                 yield name, t
 
     def parameters(self) -> list[Tensor]:
+        """The tensors that require grad, in the order they were assigned, each once."""
         return [t for _, t in self.named_parameters()]
 
     def zero_grad(self) -> None:
@@ -132,6 +135,7 @@ class Linear(Module):
         self.b = Tensor(np.zeros(out_features, dtype=dtype), requires_grad=True, name="b") if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        """x @ W + b."""
         out = x @ self.W
         return out + self.b if self.b is not None else out
 
@@ -177,6 +181,7 @@ class MLP(Module):
         self.layers = [Linear(i, o, init=init, dtype=dtype, rng=rng) for i, o in zip(sizes[:-1], sizes[1:])]
 
     def forward(self, x: Tensor) -> Tensor:
+        """Each layer, then its activation (the last one's: ``output_activation``)."""
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = activate(layer(x), self.activation if i < last else self.output_activation)

@@ -80,9 +80,11 @@ class Function:
     needs_input_grad: tuple[bool, ...] = ()
 
     def forward(self, *arrays: np.ndarray, **kwargs) -> np.ndarray:
+        """Compute the output from the inputs' arrays; save on ``self`` what backward needs."""
         raise NotImplementedError
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        """From g = dL/d(output), return dL/d(input) for each input (None where not needed)."""
         raise NotImplementedError
 
     @classmethod
@@ -104,6 +106,8 @@ class _Binary(Function):
 
 
 class Add(_Binary):
+    """a + b, broadcasting. Backward: g to each side, summed back to its shape."""
+
     name = "add"
 
     def forward(self, a, b):
@@ -118,6 +122,8 @@ class Add(_Binary):
 
 
 class Sub(_Binary):
+    """a - b, broadcasting. Backward: g and -g, summed back to each shape."""
+
     name = "sub"
 
     def forward(self, a, b):
@@ -132,6 +138,8 @@ class Sub(_Binary):
 
 
 class Mul(_Binary):
+    """a * b, broadcasting. Backward: g * b and g * a (the product rule)."""
+
     name = "mul"
 
     def forward(self, a, b):
@@ -149,6 +157,8 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
+    """a / b, broadcasting. Backward: g / b and -g * a / b**2 (the quotient rule)."""
+
     name = "div"
 
     def forward(self, a, b):
@@ -166,6 +176,8 @@ class Div(_Binary):
 
 
 class Pow(_Binary):
+    """a ** b, broadcasting. Backward: g * b * a**(b-1) and g * a**b * log(a)."""
+
     name = "pow"
 
     def forward(self, a, b):
@@ -240,6 +252,8 @@ class MatMul(Function):
 
 
 class Neg(Function):
+    """-a. Backward: -g."""
+
     name = "neg"
 
     def forward(self, a):
@@ -251,6 +265,8 @@ class Neg(Function):
 
 
 class Exp(Function):
+    """exp(a). Backward: g * exp(a), reusing the output."""
+
     name = "exp"
 
     def forward(self, a):
@@ -263,6 +279,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """Natural log. Backward: g / a."""
+
     name = "log"
 
     def forward(self, a):
@@ -275,6 +293,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    """sqrt(a). Backward: g / (2 sqrt(a)), reusing the output."""
+
     name = "sqrt"
 
     def forward(self, a):
@@ -287,6 +307,8 @@ class Sqrt(Function):
 
 
 class ReLU(Function):
+    """max(a, 0). Backward: g where a > 0, else 0."""
+
     name = "relu"
 
     def forward(self, a):
@@ -325,6 +347,8 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    """tanh(a), stable for any a. Backward: g * (1 - tanh(a)**2), reusing the output."""
+
     name = "tanh"
 
     def forward(self, a):
@@ -342,6 +366,8 @@ class Tanh(Function):
 
 
 class Sum(Function):
+    """Sum over axes (None: all). Backward: g copied back along the summed axes."""
+
     name = "sum"
 
     def forward(self, a, axis=None, keepdims=False):
@@ -356,6 +382,8 @@ class Sum(Function):
 
 
 class Max(Function):
+    """Max over axes. Backward: g to the maxima, split equally among ties."""
+
     name = "max"
 
     def forward(self, a, axis=None, keepdims=False):
@@ -378,6 +406,8 @@ class Max(Function):
 
 
 class Reshape(Function):
+    """A new shape, same data. Backward: g reshaped back."""
+
     name = "reshape"
 
     def forward(self, a, shape=()):
@@ -395,6 +425,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    """Permute axes (None: reverse them). Backward: g permuted back."""
+
     name = "transpose"
 
     def forward(self, a, axes=None):
@@ -443,6 +475,8 @@ class Index(Function):
 
 
 class Softmax(Function):
+    """exp(a) / sum(exp(a)) along an axis, shifted by the max. Backward: s * (g - sum(g * s))."""
+
     name = "softmax"
 
     def forward(self, a, axis=-1):
@@ -459,6 +493,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    """a - log(sum(exp(a))) along an axis, shifted by the max. Backward: g - softmax(a) * sum(g)."""
+
     name = "log_softmax"
 
     def forward(self, a, axis=-1):

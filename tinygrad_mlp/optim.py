@@ -36,6 +36,7 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """Update every parameter that has a gradient, in place."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -43,7 +44,7 @@ class Optimizer:
         return {}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        pass
+        """Restore what :meth:`state_dict` returned."""
 
 
 class SGD(Optimizer):
@@ -57,6 +58,7 @@ class SGD(Optimizer):
         self.buffers: list[np.ndarray | None] = [None] * len(self.params)
 
     def step(self) -> None:
+        """p -= lr * g (with momentum: through the velocity buffer)."""
         lr, mu = self.lr, self.momentum
         for i, p in enumerate(self.params):
             g = p.grad
@@ -74,9 +76,11 @@ class SGD(Optimizer):
             p.data -= step
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """The momentum buffers, as ``momentum.<i>``."""
         return {f"momentum.{i}": b for i, b in enumerate(self.buffers) if b is not None}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore the momentum buffers."""
         for i in range(len(self.params)):
             if f"momentum.{i}" in state:
                 self.buffers[i] = np.array(state[f"momentum.{i}"], dtype=self.params[i].dtype)
@@ -105,6 +109,7 @@ class Adam(Optimizer):
         self.v = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        """One Adam update of every parameter that has a gradient."""
         self.t += 1
         b1, b2 = self.betas
         step_size = self.lr / (1 - b1**self.t)
@@ -127,12 +132,14 @@ class Adam(Optimizer):
             p.data -= tmp
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """The step count ``t`` and the moments ``m.<i>``, ``v.<i>``."""
         state = {"t": np.array(self.t)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
             state[f"m.{i}"], state[f"v.{i}"] = m, v
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore the step count and the moments."""
         self.t = int(state["t"])
         for i, p in enumerate(self.params):
             self.m[i] = np.array(state[f"m.{i}"], dtype=p.dtype)

@@ -171,18 +171,22 @@ class Tensor:
     # ------------------------------------------------------------ attributes
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data``."""
         return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of ``data``."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return self.data.size
 
     @property
@@ -197,6 +201,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """True for a tensor no op made (an input or a parameter)."""
         return self._ctx is None
 
     def numpy(self) -> np.ndarray:
@@ -301,25 +306,32 @@ class Tensor:
 
     # ------------------------------------------------------------ elementwise
     def exp(self) -> Tensor:
+        """e ** x, elementwise."""
         return _apply(ops.Exp, self)
 
     def log(self) -> Tensor:
+        """Natural log, elementwise."""
         return _apply(ops.Log, self)
 
     def sqrt(self) -> Tensor:
+        """Square root, elementwise."""
         return _apply(ops.Sqrt, self)
 
     def relu(self) -> Tensor:
+        """max(x, 0), elementwise."""
         return _apply(ops.ReLU, self)
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + exp(-x)), elementwise; never overflows."""
         return _apply(ops.Sigmoid, self)
 
     def tanh(self) -> Tensor:
+        """tanh(x), elementwise."""
         return _apply(ops.Tanh, self)
 
     # ------------------------------------------------------------ reductions
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (None: all; an int, negative, or a tuple)."""
         return _apply(ops.Sum, self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:

@@ -24,6 +24,8 @@ from .tensor import Tensor
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Everything a training run depends on (its defaults: the original recipe)."""
+
     sizes: tuple[int, ...] = (784, 128, 64, 32, 10)
     activation: str = "sigmoid"
     output_activation: str | None = "sigmoid"
@@ -99,11 +101,13 @@ def make_rng(seed: int) -> np.random.RandomState:
 
 
 def build(cfg: TrainConfig, rng: nn.RNG) -> tuple[nn.MLP, optim.Optimizer]:
+    """The MLP of ``cfg``, initialised from ``rng``, and its optimizer."""
     model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
     return model, make_optimizer(cfg, model)
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
+    """SGD (with ``cfg.momentum``) or Adam over the model's parameters, at ``cfg.lr``."""
     if cfg.optimizer == "adam":
         return optim.Adam(model.parameters(), lr=cfg.lr)
     return optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
@@ -141,6 +145,8 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray, batch: int = 10000)
 
 @dataclass
 class EpochResult:
+    """What one epoch measured."""
+
     epoch: int
     loss: float
     train_acc: float
@@ -149,6 +155,7 @@ class EpochResult:
     grad_norms: dict[str, float] = field(default_factory=dict)
 
     def line(self, epochs: int) -> str:
+        """The epoch's one-line report (and a second with gradient norms, if measured)."""
         text = (
             f"epoch {self.epoch}/{epochs}  loss {self.loss:.4f}  train acc {self.train_acc:.2%}  "
             f"test acc {self.test_acc:.2%}  {self.seconds:.2f} s"
@@ -216,10 +223,12 @@ def fit(
 
 
 def config_from_dict(d: dict) -> TrainConfig:
+    """A TrainConfig from :func:`config_to_dict`'s output (unknown keys ignored)."""
     d = dict(d)
     d["sizes"] = tuple(d["sizes"])
     return replace(TrainConfig(), **{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
+    """A TrainConfig as plain JSON-able values (stored in checkpoints)."""
     return asdict(cfg)

@@ -41,6 +41,7 @@ def printed_cross_entropy(pred: Tensor, target) -> Tensor:
 
 
 def loss_fn(name: str):
+    """The loss function verify differentiates, by name (see the module docstring)."""
     if name == "sse":
         return nn.sse_loss
     if name == "mse":
@@ -52,6 +53,8 @@ def loss_fn(name: str):
 
 @dataclass
 class Row:
+    """One parameter's line of the report."""
+
     name: str
     shape: tuple[int, ...]
     max_abs: float  # max |autograd - manual|
@@ -78,6 +81,7 @@ class VerifyReport:
 
     @property
     def passed(self) -> bool:
+        """True when every parameter agrees within tolerance."""
         return all(r.ok for r in self.rows)
 
     def _cells(self) -> tuple[list[str], list[list[str]]]:
@@ -102,6 +106,7 @@ class VerifyReport:
         return head, body
 
     def summary(self) -> str:
+        """The verdict line."""
         verdict = "all gradients agree" if self.passed else "MISMATCH"
         return (
             f"loss {self.loss}, {self.dtype}, batch {self.batch}: {verdict} "
