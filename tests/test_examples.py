@@ -25,8 +25,8 @@ def run_example(name: str, *args: str, env: dict | None = None) -> str:
     return result.stdout
 
 
-def test_scalar_graph(tmp_path):
-    out = run_example("scalar_graph.py", "--out", str(tmp_path))
+def test_draw_graphs(tmp_path):
+    out = run_example("draw_graphs.py", "--out", str(tmp_path))
     # L = tanh((a*b + c) / 4) * d at a=2, b=-3, c=10, d=-2
     import math
 
@@ -34,10 +34,12 @@ def test_scalar_graph(tmp_path):
     assert f"L = {t * -2:.6f}" in out
     assert f"dL/dd = {t:+.6f}" in out
     assert f"dL/dc = {-2 * (1 - t * t) * 0.25:+.6f}" in out
+    assert "MLP step: loss " in out
     if shutil.which("dot"):
         assert (tmp_path / "scalar.svg").exists() and (tmp_path / "scalar_steps" / "index.html").exists()
+        assert "layers.3.W" in (tmp_path / "mlp_step.svg").read_text()
     else:
-        assert (tmp_path / "scalar.dot").exists()
+        assert (tmp_path / "scalar.dot").exists() and (tmp_path / "mlp_step.dot").exists()
 
 
 def test_train_original(mnist_dir):

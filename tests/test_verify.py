@@ -135,3 +135,22 @@ def test_verify_command_says_when_the_batch_is_synthetic(tmp_path, capsys):
     assert "synthetic batch" in out and "weights after 2 steps" in out
     assert main(["verify", "--sizes", "10,10"]) == 2
     assert "--sizes must start at 784" in capsys.readouterr().err
+
+
+def test_verify_graph_colours_parameters_by_agreement(tmp_path, capsys):
+    argv = [
+        "verify",
+        "--data",
+        str(tmp_path),
+        "--hidden",
+        "4",
+        "--samples",
+        "1",
+        "--graph",
+        str(tmp_path / "v.dot"),
+    ]
+    assert main([*argv, "--loss", "cross_entropy"]) == 1
+    dot = (tmp_path / "v.dot").read_text()
+    assert dot.count("fillcolor=salmon") == 4 and "palegreen" not in dot
+    assert main(argv) == 0
+    assert (tmp_path / "v.dot").read_text().count("fillcolor=palegreen") == 4

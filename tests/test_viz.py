@@ -115,6 +115,8 @@ def test_max_nodes_cuts_and_says_so():
     assert len(NODE.findall(dot)) == 51
     assert "9951 more tensors not shown" in dot  # x, 5000 products and 5000 constants, less the 50 shown
     assert "cut ->" in dot
+    default = to_dot(y)  # max_nodes=None still stops at 1,000 tensors
+    assert len(NODE.findall(default)) == 1001 and "9001 more tensors not shown" in default
 
 
 def test_same_graph_gives_identical_dot():

@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--lr", type=float, default=0.1, help="learning rate for --steps")
     v.add_argument("--samples", type=_positive_int, default=5, help="finite-difference entries per parameter")
     v.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data); never downloads")
+    v.add_argument(
+        "--graph", metavar="FILE", help="also draw the step's graph, parameters coloured by agreement"
+    )
     v.set_defaults(run=_run_verify)
 
     g = sub.add_parser(
@@ -331,7 +334,28 @@ def _run_verify(args: argparse.Namespace) -> int:
     )
     print(f"{model!r}, init {cfg.init}; {note}")
     print(report)
+    if args.graph:
+        _verify_graph(args.graph, model, cfg, x, labels, report)
     return 0 if report.passed else 1
+
+
+def _verify_graph(path: str, model, cfg, x, labels, report) -> None:
+    """Draw the verified step's graph with each parameter coloured by its agreement."""
+    from . import nn
+    from .tensor import Tensor
+    from .verify import loss_fn
+    from .viz import GraphvizMissing, render_graph
+
+    target = Tensor(nn.one_hot(labels, cfg.sizes[-1], cfg.dtype), name="y")
+    loss = loss_fn(cfg.loss)(model(Tensor(x.astype(cfg.dtype), name="x")), target)
+    loss.backward()
+    try:
+        render_graph(loss, path, params=dict(model.named_parameters()), agreement=report.agreement())
+        print(f"wrote {path} (green: the parameter's gradients agree; red: they do not)")
+    except GraphvizMissing as exc:
+        print(f"tinygrad-mlp verify: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--graph {path}: {exc}") from None
 
 
 # ---------------------------------------------------------------- graph

@@ -19,8 +19,8 @@ Edges follow the forward data flow (``direction="backward"`` turns them around, 
 way gradients flow). With ``params``, each layer's matmul, bias add and activation sit
 in one box named after the layer (``layers.0``). Node ids are counters in a
 deterministic walk, so one graph always gives the same DOT text. Graphs larger than
-``max_nodes`` are cut (the nodes nearest the output are kept) with a node that says
-how many were left out.
+``max_nodes`` (default: 1,000, so that rendering never runs away) are cut, the nodes
+nearest the output kept, with a node that says how many were left out.
 
 Rendering needs Graphviz's ``dot`` program (Debian/Ubuntu: ``apt-get install
 graphviz``; macOS: ``brew install graphviz``). Without it, ``render_graph`` still
@@ -41,6 +41,7 @@ from ._files import atomic_write
 from .tensor import Tensor
 
 FORMATS = ("svg", "png", "pdf", "dot")
+DEFAULT_MAX_NODES = 1000  # max_nodes=None draws at most this many: layout time grows fast with size
 # unary ops that stay inside the layer of the op feeding them (the activation after x @ W + b)
 _FOLLOWS_LAYER = {"sigmoid", "relu", "tanh"}
 STYLE = {
@@ -56,7 +57,7 @@ class GraphvizMissing(RuntimeError):
     """Graphviz's ``dot`` program is not installed; the .dot file was written instead."""
 
 
-def _walk(root: Tensor, max_nodes: int | None) -> tuple[list[Tensor], int]:
+def _walk(root: Tensor, max_nodes: int) -> tuple[list[Tensor], int]:
     """The tensors of the graph, nearest to ``root`` first (breadth-first, parents in
     order), each once; cut at ``max_nodes``. Returns them and how many were left out."""
     seen = {id(root)}
@@ -68,7 +69,7 @@ def _walk(root: Tensor, max_nodes: int | None) -> tuple[list[Tensor], int]:
                 seen.add(id(p))
                 order.append(p)
         i += 1
-    if max_nodes is not None and len(order) > max_nodes:
+    if len(order) > max_nodes:
         return order[: max(max_nodes, 1)], len(order) - max(max_nodes, 1)
     return order, 0
 
@@ -142,6 +143,7 @@ def draw_graph(
         raise ValueError(f"draw_graph: rankdir must be LR, TB, RL or BT, got {rankdir!r}")
     if not isinstance(root, Tensor):
         raise TypeError(f"draw_graph: expected a Tensor, got {type(root).__name__}")
+    max_nodes = DEFAULT_MAX_NODES if max_nodes is None else max_nodes
     nodes, left_out = _walk(root, max_nodes)
     names = {id(t): n for n, t in (params or {}).items()}
     ids = {id(t): f"n{i}" for i, t in enumerate(reversed(nodes))}  # inputs get the small numbers

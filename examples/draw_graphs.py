@@ -1,10 +1,11 @@
-"""A tiny scalar expression, micrograd style: its value, its gradients, and the
-picture of the graph backward walks.
+"""Pictures of what backward walks: a tiny scalar expression, micrograd style (its
+value, its gradients, its graph, and backward step by step), then one training step
+of the original MLP.
 
-    python examples/scalar_graph.py [--out DIR]
+    python examples/draw_graphs.py [--out DIR]
 
-Writes DIR/scalar.svg (the expression) and DIR/scalar_steps/index.html (backward,
-one step per picture). Needs Graphviz's dot; without it the .dot files are written.
+Writes DIR/scalar.svg, DIR/scalar_steps/index.html and DIR/mlp_step.svg. Needs
+Graphviz's dot; without it the .dot files are written instead.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from tinygrad_mlp import Tensor
+import numpy as np
+
+from tinygrad_mlp import Tensor, nn
 from tinygrad_mlp.viz import GraphvizMissing, render_backward_steps, render_graph
 
 
@@ -45,9 +48,23 @@ def main() -> None:
     for t in leaves:
         print(f"dL/d{t.name} = {t.grad.item():+.6f}")
     try:
-        print(
-            f"the graph: {render_graph(L, os.path.join(args.out, 'scalar.svg'), params=params, show_data=True)}"
+        path = render_graph(L, os.path.join(args.out, "scalar.svg"), params=params, show_data=True)
+        print(f"the graph: {path}")
+    except GraphvizMissing as exc:
+        print(exc)
+
+    # One training step of the original network, on a small synthetic batch.
+    model = nn.MLP(rng=np.random.RandomState(0))
+    x = Tensor(np.random.RandomState(1).rand(8, 784).astype(np.float32), name="x")
+    loss = nn.sse_loss(model(x), Tensor(nn.one_hot(np.arange(8) % 10), name="y"))
+    loss.backward()
+    print(f"MLP step: loss {loss.item():.4f}; |dL/dW| per layer:", end="")
+    print("".join(f" {np.linalg.norm(layer.W.grad):.2e}" for layer in model.layers))
+    try:
+        path = render_graph(
+            loss, os.path.join(args.out, "mlp_step.svg"), params=dict(model.named_parameters())
         )
+        print(f"the MLP step: {path}")
     except GraphvizMissing as exc:
         print(exc)
 
