@@ -242,6 +242,12 @@ def test_no_grad_as_decorator_and_restored_after_errors():
 
     w = Tensor([1.0], requires_grad=True)
     assert not evaluate(w).requires_grad
+
+    @no_grad()
+    def depth(n):  # a decorated function that recurses restores the mode on the way out
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    assert depth(3) == 3 and is_grad_enabled()
     with pytest.raises(ZeroDivisionError), no_grad():
         raise ZeroDivisionError
     assert is_grad_enabled()

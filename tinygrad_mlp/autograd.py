@@ -34,50 +34,51 @@ class _GradMode:
 GRAD_MODE = _GradMode()
 
 
-class no_grad(contextlib.ContextDecorator):
+class _Switch(contextlib.ContextDecorator):
+    """Sets one grad-mode flag inside a ``with`` block or a decorated function, and
+    restores it afterwards (a stack, so a decorated function may recurse)."""
+
+    flag = "enabled"
+    value = False
+
+    def __init__(self) -> None:
+        self._saved: list[bool] = []
+
+    def __enter__(self):
+        self._saved.append(getattr(GRAD_MODE, self.flag))
+        setattr(GRAD_MODE, self.flag, self.value)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        setattr(GRAD_MODE, self.flag, self._saved.pop())
+
+
+class no_grad(_Switch):
     """Within ``with no_grad():`` (or a function decorated ``@no_grad()``), ops record
     no graph and their results do not require grad. Use it for evaluation and for
     updating parameters."""
 
-    def __enter__(self) -> no_grad:
-        self._prev = GRAD_MODE.enabled
-        GRAD_MODE.enabled = False
-        return self
-
-    def __exit__(self, *exc) -> None:
-        GRAD_MODE.enabled = self._prev
+    flag, value = "enabled", False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_Switch):
     """Turns recording back on inside a ``no_grad`` block."""
 
-    def __enter__(self) -> enable_grad:
-        self._prev = GRAD_MODE.enabled
-        GRAD_MODE.enabled = True
-        return self
-
-    def __exit__(self, *exc) -> None:
-        GRAD_MODE.enabled = self._prev
+    flag, value = "enabled", True
 
 
-def is_grad_enabled() -> bool:
-    """True when ops record the graph (outside ``no_grad``)."""
-    return GRAD_MODE.enabled
-
-
-class detect_anomaly(contextlib.ContextDecorator):
+class detect_anomaly(_Switch):
     """Opt-in checks, like ``torch.autograd.detect_anomaly``: inside the block every
     op remembers where it was created, and backward raises ``FloatingPointError`` at
     the first op whose backward produced a NaN or Inf, naming that op and the line
     of code that made it. It costs time, so it is off by default."""
 
-    def __enter__(self) -> detect_anomaly:
-        self._prev = GRAD_MODE.anomaly
-        GRAD_MODE.anomaly = True
-        return self
+    flag, value = "anomaly", True
 
-    def __exit__(self, *exc) -> None:
-        GRAD_MODE.anomaly = self._prev
+
+def is_grad_enabled() -> bool:
+    """True when ops record the graph (outside ``no_grad``)."""
+    return GRAD_MODE.enabled
 
 
 def toposort(root) -> list:
