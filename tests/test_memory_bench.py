@@ -42,7 +42,10 @@ def test_an_epoch_keeps_memory_flat_and_frees_each_graph():
         tracemalloc.stop()
         gc.enable()
     assert traced_480 - traced_10 < 16 * 1024, (traced_10, traced_480)  # numpy reports its buffers here
-    assert rss_480 - rss_10 < 8 * 1024 * 1024, (rss_10, rss_480)  # allocator slack; tracemalloc is the exact check
+    assert rss_480 - rss_10 < 8 * 1024 * 1024, (
+        rss_10,
+        rss_480,
+    )  # allocator slack; tracemalloc is the exact check
 
 
 def test_bench_report_is_built_from_the_measurements():

@@ -87,6 +87,12 @@ class Function:
         """From g = dL/d(output), return dL/d(input) for each input (None where not needed)."""
         raise NotImplementedError
 
+    def shape_error(self, exc: Exception, *arrays: np.ndarray) -> ShapeError:
+        """The error to raise when numpy refused the inputs in ``forward`` (``exc``):
+        it names the op and the input shapes. Ops may say more."""
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        return ShapeError(f"{self.name}: {exc} (input shapes {shapes})")
+
     @classmethod
     def apply(cls, *inputs, **kwargs):
         """Run this op on Tensors and record it, as ``torch.autograd.Function.apply``:
@@ -101,7 +107,9 @@ class _Binary(Function):
     """Elementwise op of two broadcastable arrays. Shapes are checked by numpy itself
     (no cost when they fit); the engine turns its error into :meth:`shape_error`."""
 
-    def shape_error(self, a: np.ndarray, b: np.ndarray) -> ShapeError:
+    def shape_error(self, exc: Exception, a: np.ndarray, b: np.ndarray) -> ShapeError:
+        if not isinstance(exc, ValueError):
+            return super().shape_error(exc, a, b)
         return ShapeError(f"{self.name}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 

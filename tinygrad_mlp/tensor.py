@@ -69,10 +69,7 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
     except ops.ShapeError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
-        if isinstance(fn, ops._Binary) and isinstance(exc, ValueError):
-            raise fn.shape_error(*arrays) from None
-        shapes = ", ".join(str(a.shape) for a in arrays)
-        raise ops.ShapeError(f"{fn.name}: {exc} (input shapes {shapes})") from None
+        raise fn.shape_error(exc, *arrays) from None
     if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results
         out = np.asarray(out)
     t = _new_tensor(Tensor)
