@@ -109,7 +109,7 @@ def test_module_entry_point_help():
     out = subprocess.run(
         [sys.executable, "-m", "tinygrad_mlp", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("train",):
+    for command in ("train", "verify", "graph", "bench"):
         assert command in out
 
 
