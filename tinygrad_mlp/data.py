@@ -51,7 +51,6 @@ FILES: dict[str, tuple[int, tuple[int, ...], str]] = {
     ),
     "t10k-labels-idx1-ubyte": (2049, (), "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
-COUNTS = {"train": 60000, "t10k": 10000}
 
 
 class DataError(RuntimeError):

@@ -226,14 +226,12 @@ class MatMul(Function):
                 f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                 f"{ka} (last dim of a) != {kb} ({'dim -2' if b.ndim >= 2 else 'dim 0'} of b)"
             )
-        try:
-            out = a @ b
-        except ValueError:
-            raise ShapeError(
-                f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast together"
-            ) from None
         self.a, self.b = a, b
-        return out
+        return a @ b
+
+    def shape_error(self, exc: Exception, a: np.ndarray, b: np.ndarray) -> ShapeError:
+        # inner dimensions were checked above: what numpy refused is the batch dimensions
+        return ShapeError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast together")
 
     def backward(self, g):
         a, b = self.a, self.b
@@ -419,13 +417,13 @@ class Reshape(Function):
     name = "reshape"
 
     def forward(self, a, shape=()):
-        self.shape = a.shape
-        try:
-            return a.reshape(shape)
-        except ValueError:
-            raise ShapeError(
-                f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {tuple(shape)}"
-            ) from None
+        self.shape, self.target = a.shape, tuple(shape)
+        return a.reshape(shape)
+
+    def shape_error(self, exc: Exception, a: np.ndarray) -> ShapeError:
+        return ShapeError(
+            f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {self.target}"
+        )
 
     def backward(self, g):
         # d(reshape a)/da = g reshaped back to a's shape
@@ -464,10 +462,10 @@ class Index(Function):
         self.shape, self.index = a.shape, index
         # Integer arrays can repeat an index; those need a scatter-add in backward.
         self.advanced = any(isinstance(i, np.ndarray) for i in index)
-        try:
-            return a[index]
-        except (IndexError, ValueError, TypeError) as exc:
-            raise ShapeError(f"index: cannot index a tensor of shape {self.shape}: {exc}") from None
+        return a[index]
+
+    def shape_error(self, exc: Exception, a: np.ndarray) -> ShapeError:
+        return ShapeError(f"index: cannot index a tensor of shape {a.shape}: {exc}")
 
     def backward(self, g):
         # d(a[i])/da = g scattered back to position i; repeated indices add up
