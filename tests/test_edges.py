@@ -426,3 +426,31 @@ def test_adam_refuses_beta2_of_one_and_accepts_eps_zero():
     np.testing.assert_allclose(p.data, [0.9, -1.9], rtol=1e-12)
     opt2 = optim.Adam([Tensor([1.0], requires_grad=True)], betas=(0.0, 0.0))  # 0 is allowed
     assert opt2.betas == (0.0, 0.0)
+
+
+def test_sgd_momentum_state_round_trip_restores_only_the_buffers_it_has():
+    rng = np.random.default_rng(0)
+    p, q = (Tensor(rng.standard_normal(3), requires_grad=True, dtype=np.float64) for _ in range(2))
+    opt = optim.SGD([p, q], lr=0.1, momentum=0.9)
+    p.grad = rng.standard_normal(3)  # q has no gradient yet: no buffer to save
+    opt.step()
+    state = opt.state_dict()
+    assert set(state) == {"momentum.0"}
+    p2, q2 = Tensor(p.data.copy(), requires_grad=True), Tensor(q.data.copy(), requires_grad=True)
+    opt2 = optim.SGD([p2, q2], lr=0.1, momentum=0.9)
+    opt2.load_state_dict(state)
+    assert opt2.buffers[1] is None
+    for a, b in ((p, p2), (q, q2)):
+        a.grad = b.grad = rng.standard_normal(3)
+    opt.step()
+    opt2.step()
+    np.testing.assert_array_equal(p2.data, p.data)
+    np.testing.assert_array_equal(q2.data, q.data)
+
+
+def test_a_module_without_forward_refuses_to_run():
+    class NoForward(nn.Module):
+        pass
+
+    with pytest.raises(NotImplementedError):
+        NoForward()(Tensor([1.0]))
