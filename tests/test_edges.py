@@ -520,3 +520,15 @@ def test_the_optimizer_base_class_has_no_step_and_no_state():
 def test_adam_defaults_are_pytorchs():
     opt = optim.Adam([Tensor([1.0], requires_grad=True)])
     assert (opt.lr, opt.betas, opt.eps) == (1e-3, (0.9, 0.999), 1e-8)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda p: optim.SGD(p, lr=0.0, momentum=0.9), lambda p: optim.Adam(p, lr=0.0)]
+)
+def test_a_learning_rate_of_zero_is_accepted_and_moves_nothing(make):
+    # PyTorch accepts lr = 0 (it checks 0 <= lr); a step then leaves the parameters alone
+    p = Tensor([1.0, -2.0], requires_grad=True, dtype=np.float64)
+    opt = make([p])
+    p.grad = np.array([3.0, 4.0])
+    opt.step()
+    np.testing.assert_array_equal(p.data, [1.0, -2.0])
