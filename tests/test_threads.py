@@ -149,12 +149,13 @@ def test_training_beside_an_evaluating_thread_gives_the_single_threaded_gradient
 
 def test_free_running_no_grad_loops_in_another_thread_never_reach_the_trainer():
     want = train(make_model())
-    stop = threading.Event()
+    stop, flipping = threading.Event(), threading.Event()
     got: list = []
     flips = []
 
     def trainer():
         try:
+            wait(flipping)  # the other thread is already entering and leaving no_grad
             got.extend(train(make_model()))
         finally:
             stop.set()
@@ -164,10 +165,11 @@ def test_free_running_no_grad_loops_in_another_thread_never_reach_the_trainer():
         while not stop.is_set():
             with no_grad():
                 n += 1
+                flipping.set()
                 assert not is_grad_enabled()
         flips.append(n)
 
-    run_threads(trainer, flipper)
+    run_threads(trainer, flipper, sync=[stop, flipping])
     for g, w in zip(got, want):
         for a, b in zip(g, w):
             np.testing.assert_array_equal(a, b)
