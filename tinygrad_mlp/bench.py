@@ -236,3 +236,136 @@ def profile_report(totals: dict[str, float], steps: int) -> str:
         f"when run alone; op backward times include the timer's own cost)"
     )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- higher order
+
+
+def _mlp_loss_fn(sizes, batch, dtype, rng):
+    """The original MLP's loss as a function of its parameters (W1, b1, W2, b2, ...)."""
+    model = nn.MLP(sizes, dtype=np.dtype(dtype), rng=rng)
+    params = [p.data.copy() for p in model.parameters()]
+    xs, ys = _batches(sizes, batch, dtype, 1, rng)
+    x, y = Tensor(xs[0]), Tensor(ys[0])
+
+    def loss(*ps):
+        h = x
+        for w, b in zip(ps[0::2], ps[1::2]):
+            h = (h @ w + b).sigmoid()
+        return nn.sse_loss(h, y)
+
+    return loss, params, xs[0], ys[0]
+
+
+def _torch_loss_fn(params, x, y):
+    import torch
+
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def loss(*ps):
+        h = tx
+        for w, b in zip(ps[0::2], ps[1::2]):
+            h = torch.sigmoid(h @ w + b)
+        return 0.5 * ((h - ty) ** 2).sum()
+
+    return loss, [torch.from_numpy(p.copy()) for p in params]
+
+
+def run_higher(
+    sizes=(784, 128, 64, 32, 10),
+    batch: int = 125,
+    dtype: str = "float32",
+    steps: int = 100,
+    warmup: int = 5,
+    threads: int | None = None,
+    seed: int = 0,
+    use_torch: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Median seconds of a forward, a gradient, a jvp and a Hessian-vector product of the
+    MLP's loss with respect to all its parameters, per engine (ours, and PyTorch's
+    torch.func when installed), interleaved. Returns {engine: {task: seconds}}."""
+    from threadpoolctl import threadpool_limits
+
+    from . import func
+    from .autograd import grad, no_grad
+
+    rng = np.random.default_rng(seed)
+    loss, params, x, y = _mlp_loss_fn(sizes, batch, dtype, rng)
+    tangents = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+    ps, ts = [Tensor(p) for p in params], [Tensor(t) for t in tangents]
+
+    def ours_forward():
+        with no_grad():
+            loss(*ps)
+
+    def ours_grad():
+        leaves = [Tensor(p, requires_grad=True) for p in params]
+        grad(loss(*leaves), leaves)
+
+    tasks = {
+        "ours": {
+            "forward": ours_forward,
+            "gradient": ours_grad,
+            "jvp": lambda: func.jvp(loss, ps, ts),
+            "hvp": lambda: func.hvp(loss, ps, ts),
+        }
+    }
+    if use_torch:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None:
+            if threads:
+                torch.set_num_threads(threads)
+            tloss, tps = _torch_loss_fn(params, x, y)
+            tts = [torch.from_numpy(t) for t in tangents]
+            tf = torch.func
+
+            def torch_forward():
+                with torch.no_grad():
+                    tloss(*tps)
+
+            def torch_grad():
+                leaves = [p.detach().requires_grad_() for p in tps]
+                torch.autograd.grad(tloss(*leaves), leaves)
+
+            argnums = tuple(range(len(tps)))
+            tasks["torch"] = {
+                "forward": torch_forward,
+                "gradient": torch_grad,
+                "jvp": lambda: tf.jvp(tloss, tuple(tps), tuple(tts)),
+                "hvp": lambda: tf.jvp(tf.grad(tloss, argnums), tuple(tps), tuple(tts)),
+            }
+    flat = [(e, t, fn) for e, d in tasks.items() for t, fn in d.items()]
+    times: dict[tuple[str, str], list[float]] = {(e, t): [] for e, t, _ in flat}
+    with threadpool_limits(limits=threads):
+        for i in range(warmup + steps):
+            order = flat if i % 2 == 0 else flat[::-1]
+            for e, t, fn in order:
+                t0 = time.perf_counter()
+                fn()
+                if i >= warmup:
+                    times[(e, t)].append(time.perf_counter() - t0)
+    return {e: {t: float(np.median(times[(e, t)])) for t in d} for e, d in tasks.items()}
+
+
+def report_higher(results: dict[str, dict[str, float]], sizes, batch: int, dtype: str, steps: int) -> str:
+    """A table of :func:`run_higher`'s medians and the ratios a learner asks about."""
+    lines = [
+        f"MLP {'-'.join(map(str, sizes))} loss, batch {batch}, {dtype}, with respect to all parameters; "
+        f"median of {steps} interleaved runs each",
+        f"{'engine':8} {'forward':>9} {'gradient':>9} {'jvp':>9} {'hvp':>9}   {'jvp/forward':>11} {'hvp/gradient':>12}",
+        "-" * 76,
+    ]
+    for engine, r in results.items():
+        lines.append(
+            f"{engine:8} "
+            + " ".join(f"{r[t] * 1e3:7.3f}ms" for t in ("forward", "gradient", "jvp", "hvp"))
+            + f"   {r['jvp'] / r['forward']:11.2f} {r['hvp'] / r['gradient']:12.2f}"
+        )
+    lines.append(
+        "(jvp: forward mode, one pass carrying tangents; hvp: forward mode over the recorded gradient; "
+        "torch: torch.func.jvp and jvp(grad))"
+    )
+    return "\n".join(lines)

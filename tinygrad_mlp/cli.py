@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=_positive_int, help="BLAS (and torch) threads (default: as set up)")
     b.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
     b.add_argument("--profile", action="store_true", help="split the autograd step into its parts")
+    b.add_argument(
+        "--mode",
+        choices=("step", "hvp"),
+        default="step",
+        help="step: training steps (default); hvp: a jvp and a Hessian-vector product of the loss "
+        "against a forward and a gradient (with torch.func beside them when installed)",
+    )
     b.set_defaults(run=_run_bench)
     return parser
 
@@ -427,6 +434,14 @@ def _run_bench(args: argparse.Namespace) -> int:
     if len(args.sizes) < 2:
         raise CliError(f"--sizes needs at least two widths, got {args.sizes}")
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    if args.mode == "hvp":
+        for dtype in dtypes:
+            steps = min(args.steps, 100)
+            res = bench.run_higher(
+                args.sizes, args.batch_size, dtype, steps, threads=args.threads, use_torch=not args.no_torch
+            )
+            print(bench.report_higher(res, args.sizes, args.batch_size, dtype, steps))
+        return 0
     print(
         f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, 0.5*SSE, SGD, batch {args.batch_size}; "
         f"{args.steps} steps per engine and dtype"
