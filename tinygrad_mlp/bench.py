@@ -42,12 +42,18 @@ def _batches(sizes, batch, dtype, count, rng):
     return xs, ys
 
 
-def _autograd_engine(sizes, dtype, lr, rng):
+def _generic_loss(out: Tensor, y: Tensor) -> Tensor:
+    """The loss as a learner writes it, from primitives (no fused op)."""
+    return 0.5 * ((out - y) ** 2).sum()
+
+
+def _autograd_engine(sizes, dtype, lr, rng, loss: str = "sse"):
     model = nn.MLP(sizes, dtype=dtype, rng=rng)
     opt = optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
 
     def step(x, y):
-        loss = nn.sse_loss(model(Tensor(x)), Tensor(y))
+        loss = loss_fn(model(Tensor(x)), Tensor(y))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -61,6 +67,64 @@ def _manual_engine(model, lr):
     def step(x, y):
         manual.backward(manual.predict(x) - y)
         manual.update(lr)
+
+    return step
+
+
+def _tight_engine(model, lr):
+    """The same step hand-written as tightly as numpy allows: no gradient for the input
+    layer's x, sigmoid and updates in place, no temporaries beyond the activations."""
+    params = [(layer.W.data.copy(), layer.b.data.copy()) for layer in model.layers]
+
+    def step(x, y):
+        acts = [x]
+        for w, b in params:
+            h = acts[-1] @ w
+            h += b
+            np.negative(h, out=h)
+            np.exp(h, out=h)
+            h += 1
+            np.reciprocal(h, out=h)  # sigmoid, in place
+            acts.append(h)
+        out = acts[-1]
+        delta = out - y  # d(0.5*SSE)/d(out)
+        delta *= out
+        delta *= 1 - out
+        for i in range(len(params) - 1, -1, -1):
+            w, b = params[i]
+            dw = acts[i].T @ delta
+            db = delta.sum(axis=0)
+            if i > 0:
+                a = acts[i]
+                delta = delta @ w.T
+                delta *= a
+                delta *= 1 - a
+            dw *= lr
+            db *= lr
+            w -= dw
+            b -= db
+
+    return step
+
+
+def _gemm_engine(model, batch):
+    """The floor: only the step's matrix products (forward, dW, and dX below the top),
+    into preallocated arrays. No engine can do the step in less."""
+    ws = [layer.W.data.copy() for layer in model.layers]
+    dtype = ws[0].dtype
+    acts = [np.empty((batch, w.shape[1]), dtype) for w in ws]
+    deltas = [np.empty((batch, w.shape[1]), dtype) for w in ws]
+    dws = [np.empty_like(w) for w in ws]
+
+    def step(x, y):
+        h = x
+        for w, a in zip(ws, acts):
+            np.matmul(h, w, out=a)
+            h = a
+        for i in range(len(ws) - 1, -1, -1):
+            np.matmul((acts[i - 1] if i else x).T, deltas[i], out=dws[i])
+            if i > 0:
+                np.matmul(deltas[i], ws[i].T, out=deltas[i - 1])
 
     return step
 
@@ -101,8 +165,15 @@ def run(
     lr: float = 0.1,
     seed: int = 0,
     use_torch: bool = True,
+    loss: str = "sse",
+    floors: bool = True,
 ) -> list[BenchResult]:
-    """Time ``steps`` interleaved steps per engine and dtype (after ``warmup``)."""
+    """Time ``steps`` interleaved steps per engine and dtype (after ``warmup``).
+
+    Engines: ``autograd`` (loss ``sse``: the fused 0.5*SSE; ``generic``: written from
+    primitives), ``manual`` (the original hand-written network), and with ``floors``
+    ``tight`` (a tight hand-written numpy step) and ``gemm`` (the step's matrix products
+    alone), and ``torch`` when installed."""
     from threadpoolctl import threadpool_limits
 
     results = []
@@ -110,8 +181,10 @@ def run(
         n_threads = threads or _blas_threads()
         for dtype in dtypes:
             rng = np.random.default_rng(seed)
-            model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng)
+            model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng, loss)
             engines: dict[str, Callable] = {"manual": _manual_engine(model, lr)}
+            if floors:
+                engines.update(tight=_tight_engine(model, lr), gemm=_gemm_engine(model, batch))
             torch_step = _torch_engine(model, lr, n_threads) if use_torch else None
             engines = {"autograd": auto, **engines, **({"torch": torch_step} if torch_step else {})}
             xs, ys = _batches(sizes, batch, dtype, 16, rng)

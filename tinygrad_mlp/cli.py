@@ -161,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--sizes", type=_int_list, default=(784, 128, 64, 32, 10), help="layer widths")
     b.add_argument("--batch-size", type=_positive_int, default=125)
+    b.add_argument(
+        "--batch-sizes",
+        type=_int_list,
+        help="a sweep: time every engine at each of these batch sizes (e.g. 1,16,125,1024) and print "
+        "the ratios per size",
+    )
+    b.add_argument(
+        "--loss",
+        choices=("sse", "generic"),
+        default="sse",
+        help="autograd's loss: sse, the fused 0.5*SSE op (default); generic, 0.5 * ((out - y) ** 2).sum() "
+        "as a learner writes it",
+    )
     b.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     b.add_argument(
         "--steps", type=_positive_int, default=300, help="timed steps per engine (after 20 of warm-up)"
@@ -442,19 +455,24 @@ def _run_bench(args: argparse.Namespace) -> int:
             )
             print(bench.report_higher(res, args.sizes, args.batch_size, dtype, steps))
         return 0
-    print(
-        f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, 0.5*SSE, SGD, batch {args.batch_size}; "
-        f"{args.steps} steps per engine and dtype"
-    )
-    results = bench.run(
-        sizes=args.sizes,
-        batch=args.batch_size,
-        dtypes=dtypes,
-        steps=args.steps,
-        threads=args.threads,
-        use_torch=not args.no_torch,
-    )
-    print(bench.report(results, args.batch_size))
+    loss = "fused 0.5*SSE" if args.loss == "sse" else "0.5*((out - y)**2).sum()"
+    for batch in args.batch_sizes or (args.batch_size,):
+        if batch < 1:
+            raise CliError(f"--batch-sizes must be positive, got {batch}")
+        print(
+            f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, autograd loss {loss}, SGD, batch {batch}; "
+            f"{args.steps} steps per engine and dtype"
+        )
+        results = bench.run(
+            sizes=args.sizes,
+            batch=batch,
+            dtypes=dtypes,
+            steps=args.steps,
+            threads=args.threads,
+            use_torch=not args.no_torch,
+            loss=args.loss,
+        )
+        print(bench.report(results, batch))
     if not any(r.engine == "torch" for r in results) and not args.no_torch:
         print("(PyTorch is not installed: pip install torch==2.13.0 adds it to the comparison)")
     if args.profile:
