@@ -433,3 +433,22 @@ def test_cli_verify_layers(capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert "layer4.b" in out and out.count("all gradients agree") == 2 and "MISMATCH" not in out
+
+
+def test_example_catches_each_planted_bug(mnist_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "check_your_backward.py"
+    result = subprocess.run(
+        [sys.executable, str(example), "--data", mnist_dir, "--batch", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("all gradients agree") == 4 and out.count("MISMATCH") == 4
+    assert "  b: hand-written differs from automatic" in out
+    assert "each planted bug was caught in exactly the gradients it breaks" in out
