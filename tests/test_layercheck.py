@@ -452,3 +452,18 @@ def test_example_catches_each_planted_bug(mnist_dir):
     assert out.count("all gradients agree") == 4 and out.count("MISMATCH") == 4
     assert "  b: hand-written differs from automatic" in out
     assert "each planted bug was caught in exactly the gradients it breaks" in out
+
+
+def test_backward_of_a_nearby_function_shows_a_small_difference():
+    """The textbook's cross-entropy takes log(y + 1e-7), whose exact gradient is not
+    (y - t) / N: off by about 1e-7 / y, relative. Caught at the default tol, not at 1e-5."""
+
+    class SoftmaxWithLossDelta(SoftmaxWithLoss):
+        def forward(self, x, t):
+            self.t, self.y = t, softmax(x)
+            return -np.sum(t * np.log(self.y + 1e-7)) / x.shape[0]
+
+    report = check_backward(SoftmaxWithLossDelta(), X, ONE_HOT)
+    assert report.failed() == ["x0"] and 1e-8 < report["x0"].max_rel < 1e-4
+    assert report["x0"].numerical < 1e-5  # autograd differentiates the forward as written
+    assert check_backward(SoftmaxWithLossDelta(), X, ONE_HOT, tol=1e-4).passed

@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import copy
 import html
+import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -294,6 +296,20 @@ def _inputs64(inputs: tuple) -> list:
     return out
 
 
+def _prepare(layer: Any, inputs: tuple, forward: str, backward: str) -> tuple[Any, list]:
+    """The float64 copy every side starts from, and the inputs as float64 copies."""
+    _method(layer, forward, "forward")
+    _method(layer, backward, "backward")
+    try:
+        pristine = _to_float64(layer)
+    except Exception as exc:
+        raise LayerCheckError(
+            f"check_backward: cannot deep-copy {type(layer).__name__} ({type(exc).__name__}: {exc}); "
+            "every side runs on a copy so that your layer stays untouched"
+        ) from exc
+    return pristine, _inputs64(inputs)
+
+
 def _fresh(inputs: list) -> list:
     return [x.copy() if isinstance(x, np.ndarray) else x for x in inputs]
 
@@ -465,9 +481,11 @@ def _compare(name, auto, hand, idx, num, resolution, tol, num_tol) -> GradRow:
     problems = []
     if not rel <= tol:
         where = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(auto - hand))), shape))
+        share = f"{rel:.1%}" if rel >= 0.01 else f"{rel:.2e}"
+        digits = ".6g" if rel >= 1e-4 else ".12g"
         problems.append(
-            f"hand-written differs from automatic by up to {diff:.3g} ({rel:.1%} of the gradient's largest "
-            f"entry; worst at {name}{list(where)}: hand {hand[where]:.6g}, auto {auto[where]:.6g})"
+            f"hand-written differs from automatic by up to {diff:.3g} ({share} of the gradient's largest "
+            f"entry; worst at {name}{list(where)}: hand {hand[where]:{digits}}, auto {auto[where]:{digits}})"
         )
     if not num_ok:
         problems.append(f"automatic differs from central differences by {num_rel:.2e} (relative)")
@@ -475,9 +493,9 @@ def _compare(name, auto, hand, idx, num, resolution, tol, num_tol) -> GradRow:
 
 
 def check_backward(
-    layer,
-    *inputs,
-    dout=None,
+    layer: Any,
+    *inputs: Any,
+    dout: np.ndarray | float | None = None,
     forward: str = "forward",
     backward: str = "backward",
     seed: int = 0,
@@ -496,10 +514,7 @@ def check_backward(
     bounds automatic vs numerical. ``layer`` is not called and not changed.
     """
     name = type(layer).__name__
-    _method(layer, forward, "forward")
-    _method(layer, backward, "backward")
-    xs = _inputs64(inputs)
-    pristine = _to_float64(layer)
+    pristine, xs = _prepare(layer, inputs, forward, backward)
     hand = _hand_written(pristine, xs, dout, forward, backward, seed)
 
     twin, tensors, txs = _tensor_copy(pristine, hand.params, xs, set(hand.input_grads))
@@ -540,10 +555,7 @@ def trace_layer(
     runs the hand-written backward once on another copy) are leaves named by path
     (``layer1.W``), the inputs backward returns a gradient for are ``x0``, ``x1``, ...;
     other inputs enter as constants. ``layer`` is not changed."""
-    _method(layer, forward, "forward")
-    _method(layer, backward, "backward")
-    xs = _inputs64(inputs)
-    pristine = _to_float64(layer)
+    pristine, xs = _prepare(layer, inputs, forward, backward)
     hand = _hand_written(pristine, xs, None, forward, backward, seed)
     twin, _, txs = _tensor_copy(pristine, hand.params, xs, set(hand.input_grads))
     return _run_on_tensors(twin, txs, forward, type(layer).__name__)
@@ -577,7 +589,11 @@ def verify_layers(seed: int | None = None, batch_size: int = 8, samples: int = 5
     """``tinygrad-mlp verify --layers``: print the notebook classes' reports; returns the
     exit status, 0 only when every gradient agrees."""
     seed = 0 if seed is None else seed
-    results = check_notebook(seed, batch_size, samples)
+    try:
+        results = check_notebook(seed, batch_size, samples)
+    except LayerCheckError as exc:
+        print(f"tinygrad-mlp verify --layers: error: {exc}", file=sys.stderr)
+        return 2
     print(f"the original notebook's classes (tinygrad_mlp.notebook), a batch of {batch_size} random images")
     for title, report in results:
         print(f"\n{title}\n{report}")
