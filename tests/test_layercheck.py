@@ -467,3 +467,25 @@ def test_backward_of_a_nearby_function_shows_a_small_difference():
     assert report.failed() == ["x0"] and 1e-8 < report["x0"].max_rel < 1e-4
     assert report["x0"].numerical < 1e-5  # autograd differentiates the forward as written
     assert check_backward(SoftmaxWithLossDelta(), X, ONE_HOT, tol=1e-4).passed
+
+
+def test_a_layer_used_before_is_checked_the_same_and_a_forgotten_gradient_shows():
+    fc = _fc()
+    fc.forward(X)
+    fc.backward(np.ones((6, 3)))  # leaves x, dW and db behind
+    report = check_backward(fc, X)
+    assert [r.name for r in report.rows] == ["x0", "W", "b"] and report.passed and not report.notes
+
+    class ForgetsDb(notebook.FCLayer):
+        def backward(self, dout):
+            self.dW = np.dot(self.x.T, dout)
+            return np.dot(dout, self.W.T)
+
+    np.random.seed(0)
+    layer = ForgetsDb(5, 3)
+    report = check_backward(layer, X)  # no db anywhere: b is named in a note
+    assert [r.name for r in report.rows] == ["x0", "W"] and report.notes == [
+        "not checked, no d-gradient after backward (if a parameter, backward forgot its gradient): b"
+    ]
+    layer.db = np.full(3, 7.0)  # a stale db from earlier does not pass for a gradient
+    assert check_backward(layer, X).failed() == ["b"]

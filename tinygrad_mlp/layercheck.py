@@ -252,10 +252,17 @@ def _to_float64(layer):
     """A deep copy of ``layer`` whose float arrays are float64 (shared arrays stay shared)."""
     twin = copy.deepcopy(layer)
     converted: dict[int, np.ndarray] = {}
-    for path, arr in float_arrays(twin).items():
+    arrays = float_arrays(twin)
+    for path, arr in arrays.items():
         if id(arr) not in converted:
             converted[id(arr)] = arr.astype(np.float64)
         _set(twin, path, converted[id(arr)])
+    for path, arr in arrays.items():
+        # gradients left over from an earlier backward start at zero, so that a backward
+        # that forgets one (or adds into it) shows, instead of an old value passing
+        old = arrays.get(grad_path(path))
+        if old is not None and old.shape == arr.shape:
+            _set(twin, grad_path(path), np.zeros(arr.shape))
     return twin
 
 
@@ -318,6 +325,8 @@ def _hand_written(pristine, inputs: list, dout, forward: str, backward: str, see
     layer = copy.deepcopy(pristine)
     name = type(layer).__name__
     before = float_arrays(layer)
+    for path in list(before):
+        before.pop(grad_path(path), None)  # a gradient left from an earlier call is no parameter
     out = _method(layer, forward, "forward")(*_fresh(inputs))
     if isinstance(out, Tensor) or not np.isscalar(out) and not isinstance(out, np.ndarray):
         raise LayerCheckError(
@@ -362,14 +371,18 @@ def _hand_written(pristine, inputs: list, dout, forward: str, backward: str, see
             unchecked.append(path)
     notes = []
     if unchecked:
-        notes.append("float arrays with no d-gradient after backward, not checked: " + ", ".join(unchecked))
+        notes.append(
+            "not checked, no d-gradient after backward (if a parameter, backward forgot its gradient): "
+            + ", ".join(unchecked)
+        )
     for i, x in enumerate(inputs):
         if isinstance(x, np.ndarray) and x.dtype.kind != "f":
             if i in input_grads:
                 notes.append(f"x{i} holds integers (labels): no gradient to check; backward's for it ignored")
                 del input_grads[i]
         elif i not in input_grads:
-            notes.append(f"x{i}: {name}.{backward} returned no gradient for it; not checked")
+            if isinstance(x, np.ndarray):
+                notes.append(f"x{i}: {name}.{backward} returned no gradient for it; not checked")
         elif not isinstance(x, np.ndarray):
             notes.append(f"x{i} is a {type(x).__name__}, not an array: not checked")
             del input_grads[i]
