@@ -167,21 +167,21 @@ def _timed_backwards(totals: dict[str, float]):
     """Wrap every op's backward to add its time to ``totals`` (profiling only)."""
     originals = {}
     for cls in {c for c in vars(ops).values() if isinstance(c, type) and issubclass(c, ops.Function)}:
-        if "backward" in vars(cls):
-            originals[cls] = cls.backward
+        if "vjp" in vars(cls):
+            originals[cls] = cls.vjp
 
-            def timed(self, g, _orig=cls.backward):
+            def timed(self, g, *args, _orig=cls.vjp):
                 t0 = time.perf_counter()
-                out = _orig(self, g)
+                out = _orig(self, g, *args)
                 totals["op backward"] += time.perf_counter() - t0
                 return out
 
-            cls.backward = timed
+            cls.vjp = timed
     try:
         yield
     finally:
         for cls, fn in originals.items():
-            cls.backward = fn
+            cls.vjp = fn
 
 
 def profile(
