@@ -150,13 +150,17 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     with autograd.using(fw=(*MODE.get().fw, level)):
         out = f(*args)
     outs = out if isinstance(out, tuple) else (out,)
+    # nothing outside depends on a graph made inside (only leaves of nested transforms):
+    # hand back plain tensors (keeping the tangents of outer jvp levels)
+    fresh = not any(a.requires_grad or level[id(a)][1].requires_grad for a in args)
     tans = []
     for o in outs:
         if not isinstance(o, Tensor):
             raise RuntimeError(f"func.jvp: f must return Tensors, got {type(o).__name__}")
         found = level.get(id(o))
-        tans.append(found[1] if found is not None else Tensor(np.zeros_like(o.data)))
-    return (out, tuple(tans)) if isinstance(out, tuple) else (out, tans[0])
+        tans.append(_release(found[1] if found is not None else Tensor(np.zeros_like(o.data)), fresh))
+    outs = tuple(_release(o, fresh) for o in outs)
+    return (outs, tuple(tans)) if isinstance(out, tuple) else (outs[0], tans[0])
 
 
 def _stack_rows(rows: list[Tensor]) -> Tensor:
@@ -196,35 +200,47 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
 def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     """``jacfwd(f)(*args)``: the Jacobian by forward mode, one jvp per input element;
-    shape ``out.shape + arg.shape`` (a tuple of them for a tuple argnums)."""
+    shape ``out.shape + arg.shape``. A tuple ``argnums`` gives a tuple (one per
+    argument); a tuple of outputs gives a tuple (one per output) of those."""
 
     def jac_f(*args):
         nums = _argnums(argnums, len(args), "jacfwd")
         args = [_as_tensor(a) for a in args]
-        jacs = []
+        per_arg = []  # per argument: one Jacobian per output
+        multi = False
         for i in nums:
             x = args[i]
-            cols = []
-            out = None
+
+            def f_i(xi, _i=i):
+                return f(*args[:_i], xi, *args[_i + 1 :])
+
+            cols = []  # per input element: the tangents of the outputs
+            outs = None
             for k in range(x.size):
                 e = np.zeros(x.shape, dtype=x.dtype)
                 e.reshape(-1)[k] = 1
-
-                def f_i(xi, _i=i):
-                    return f(*args[:_i], xi, *args[_i + 1 :])
-
-                out, col = jvp(f_i, (x,), (Tensor(e),))
-                cols.append(col)
-            if out is None:  # an empty argument: evaluate f once for the output's shape
+                out, tangent = jvp(f_i, (x,), (Tensor(e),))
+                multi = isinstance(out, tuple)
+                outs = out if multi else (out,)
+                cols.append(tangent if multi else (tangent,))
+            if outs is None:  # an empty argument: evaluate f once for the outputs' shapes
                 out = f(*args)
-                jac = Tensor(np.zeros(out.shape + x.shape, dtype=out.dtype))
-            else:
-                stacked = _stack_rows(cols).reshape(x.shape + out.shape)  # (in..., out...)
-                nin = x.ndim
-                perm = tuple(range(nin, nin + out.ndim)) + tuple(range(nin))
-                jac = stacked.transpose(*perm) if perm else stacked
-            jacs.append(jac)
-        return jacs[0] if isinstance(argnums, int) else tuple(jacs)
+                multi = isinstance(out, tuple)
+                outs = out if multi else (out,)
+            jacs = []
+            for j, o in enumerate(outs):
+                if not cols:
+                    jacs.append(Tensor(np.zeros(o.shape + x.shape, dtype=o.dtype)))
+                    continue
+                stacked = _stack_rows([c[j] for c in cols]).reshape(x.shape + o.shape)  # (in..., out...)
+                perm = tuple(range(x.ndim, x.ndim + o.ndim)) + tuple(range(x.ndim))
+                jacs.append(stacked.transpose(*perm) if perm else stacked)
+            per_arg.append(jacs)
+        n_out = len(per_arg[0])
+        by_output = [tuple(per_arg[a][j] for a in range(len(nums))) for j in range(n_out)]
+        if isinstance(argnums, int):
+            by_output = [j[0] for j in by_output]
+        return tuple(by_output) if multi else by_output[0]
 
     return jac_f
 
