@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--graph", metavar="FILE", help="also draw the step's graph, parameters coloured by agreement"
     )
+    v.add_argument("--layers", action="store_true", help="check the notebook's own FCLayer and MLP instead")
     v.set_defaults(run=_run_verify)
 
     g = sub.add_parser(
@@ -331,6 +332,10 @@ def _one_batch(args: argparse.Namespace, size: int, rng):
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    if args.layers:  # the original notebook's classes, their own numpy code: layercheck.check_backward
+        from .layercheck import verify_layers
+
+        return verify_layers(args.seed, args.batch_size, args.samples)
     from dataclasses import replace
 
     import numpy as np
