@@ -417,7 +417,9 @@ def grad(
             if allow_unused:
                 continue
             raise RuntimeError(
-                f"grad: output {i} does not require grad: it does not depend on any input that does"
+                f"grad: output {i} does not require grad: it depends on no tensor that requires grad "
+                f"(a gradient computed without create_graph=True is a constant; pass create_graph=True "
+                f"to the first grad() to differentiate it again)"
             )
         if create_graph and isinstance(go, tensor_cls):
             if go.shape != out.shape:
