@@ -649,3 +649,15 @@ def test_integer_inputs_are_always_named_in_a_note():
 
     notes = check_backward(ReturnsLabelGradient(), X, labels).notes
     assert any(n.startswith("x1 holds integers") and "ignored" in n for n in notes), notes
+
+
+def test_a_forgotten_gradient_in_a_sub_layer_is_named_by_path():
+    class MLPForgetsLayer3Bias(notebook.MLP):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            del self.layer3.db
+            return dx
+
+    report = check_backward(_mlp(MLPForgetsLayer3Bias), MNIST_LIKE, forward="predict", samples=3)
+    assert report.failed == ["layer3.b"], str(report)
+    assert "(attribute layer3.db missing)" in report["layer3.b"].problem

@@ -420,7 +420,7 @@ def _hand_written(
     params, param_grads, no_grad, order = {}, {}, {}, []
     for path, arr in before.items():
         if path in constants or _lookup(layer, path) is not arr:
-            continue  # rebound by forward: a cache or running statistics, not a parameter
+            continue  # named a constant, or rebound by forward (a cache, running statistics)
         order.append(path)
         grad = _lookup(layer, grad_path(path))
         if isinstance(grad, (np.ndarray, np.floating, float)) and np.asarray(grad).dtype.kind == "f":
@@ -444,16 +444,15 @@ def _hand_written(
 
 
 def _what_is_there(layer, path: str) -> str:
-    """What backward left where a gradient belongs, in words (``db`` missing)."""
-    attr = path.rsplit(".", 1)[-1]
+    """What backward left at ``path``, where a gradient belongs, in words (``db`` missing)."""
     try:
         value = _get(layer, path)
     except (AttributeError, KeyError, IndexError, ValueError, TypeError):
-        return f"attribute {attr} missing"
+        return f"attribute {path} missing"
     if value is None:
-        return f"{attr} is None"
+        return f"{path} is None"
     kind = f"an array of {value.dtype}" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
-    return f"{attr} is {kind}, not a float array"
+    return f"{path} is {kind}, not a float array"
 
 
 def _tensor_copy(pristine, params, inputs: list, with_grad: set[int]):
