@@ -1,6 +1,6 @@
 """Check your own backward: the original notebook's numpy classes, unchanged, checked
 against autograd run on their own forward code and against numerical differences; then
-one classic hand-derivation bug planted per layer, and the report pointing at exactly
+classic hand-derivation bugs planted (one per report), and the report pointing at exactly
 the gradients it breaks.
 
     python examples/check_your_backward.py [--data DIR] [--batch 8]
@@ -146,6 +146,12 @@ class FCLayerMeanBias(FCLayer):
         return dx
 
 
+class FCLayerForgotBias(FCLayer):
+    def backward(self, dout):
+        self.dW = np.dot(self.x.T, dout)  # BUG: self.db never set
+        return np.dot(dout, self.W.T)
+
+
 class MLPMissingDerivative(MLP):
     def backward(self, dout):
         dout = dout * sigmoid_prime(self.z4)
@@ -202,6 +208,7 @@ def main() -> None:
     # One planted bug per layer: the report names exactly the gradients it breaks.
     planted = [
         ("FCLayer, db = mean(dout)", check_backward(FCLayerMeanBias(784, 128), x), ["b"]),
+        ("FCLayer, db never set", check_backward(FCLayerForgotBias(784, 128), x), ["b"]),
         (
             "MLP, no sigmoid derivative at layer 2",
             check_backward(MLPMissingDerivative(), x, forward="predict"),
@@ -212,7 +219,7 @@ def main() -> None:
     ]
     for title, report, expected in planted:
         show(title, report)
-        assert report.failed() == expected, (title, report.failed())
+        assert report.failed == expected, (title, report.failed)
     print("each planted bug was caught in exactly the gradients it breaks")
 
 

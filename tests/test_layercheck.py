@@ -10,7 +10,7 @@ import pytest
 
 from tinygrad_mlp import notebook
 from tinygrad_mlp.cli import main
-from tinygrad_mlp.layercheck import LayerCheckError, check_backward, trace_layer
+from tinygrad_mlp.layercheck import LayerCheckError, LayerReport, check_backward, trace_layer
 from tinygrad_mlp.verify import check_backward as verify_check_backward
 from tinygrad_mlp.viz import to_dot
 
@@ -290,7 +290,7 @@ def test_broken_layer_fails_in_exactly_the_rows_it_breaks(name, make, make_broke
     report = check_backward(make_broken(), *inputs, **kw)
     assert [r.name for r in report.rows] == rows
     assert not report.passed
-    assert report.failed() == breaks, str(report)
+    assert report.failed == breaks, str(report)
     for row in report.rows:
         if row.name in breaks:
             # the hand-written gradient is wrong by a visible amount, and numerical
@@ -341,7 +341,7 @@ def test_parameters_in_lists_are_named_by_path_and_caches_are_not_parameters():
     assert [row.name for row in report.rows] == ["x0", "layers.0.W", "layers.0.b", "layers.2.a"]
     assert report.passed, str(report)
     stack.layers[0] = AffineWrongDW(stack.layers[0].W, stack.layers[0].b)
-    assert check_backward(stack, X).failed() == ["layers.0.W"]
+    assert check_backward(stack, X).failed == ["layers.0.W"]
 
 
 def test_scalar_output_takes_dout_one_and_integer_labels_get_no_row():
@@ -380,7 +380,7 @@ def test_tuple_of_input_gradients():
             return dout * self.b, dout * self.b
 
     assert check_backward(Mul(), X, X[::-1]).passed
-    assert check_backward(MulSwapped(), X, X[::-1]).failed() == ["x1"]
+    assert check_backward(MulSwapped(), X, X[::-1]).failed == ["x1"]
 
 
 class Cumsum:
@@ -449,8 +449,9 @@ def test_example_catches_each_planted_bug(mnist_dir):
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.count("all gradients agree") == 4 and out.count("MISMATCH") == 4
+    assert out.count("all gradients agree") == 4 and out.count("MISMATCH") == 5
     assert "  b: hand-written differs from automatic" in out
+    assert "  b: the hand-written backward gave no gradient for b (attribute db missing)" in out
     assert "each planted bug was caught in exactly the gradients it breaks" in out
 
 
@@ -464,7 +465,7 @@ def test_backward_of_a_nearby_function_shows_a_small_difference():
             return -np.sum(t * np.log(self.y + 1e-7)) / x.shape[0]
 
     report = check_backward(SoftmaxWithLossDelta(), X, ONE_HOT)
-    assert report.failed() == ["x0"] and 1e-8 < report["x0"].max_rel < 1e-4
+    assert report.failed == ["x0"] and 1e-8 < report["x0"].max_rel < 1e-4
     assert report["x0"].numerical < 1e-5  # autograd differentiates the forward as written
     assert check_backward(SoftmaxWithLossDelta(), X, ONE_HOT, tol=1e-4).passed
 
@@ -483,9 +484,180 @@ def test_a_layer_used_before_is_checked_the_same_and_a_forgotten_gradient_shows(
 
     np.random.seed(0)
     layer = ForgetsDb(5, 3)
-    report = check_backward(layer, X)  # no db anywhere: b is named in a note
-    assert [r.name for r in report.rows] == ["x0", "W"] and report.notes == [
-        "not checked, no d-gradient after backward (if a parameter, backward forgot its gradient): b"
-    ]
+    report = check_backward(layer, X)  # no db anywhere: b's row fails, saying so
+    assert [r.name for r in report.rows] == ["x0", "W", "b"] and not report.passed
+    assert report.failed == ["b"], str(report)
+    assert report["b"].numerical < 1e-5  # the output does depend on b: autograd and differences agree
+    assert "  b: the hand-written backward gave no gradient for b (attribute db missing)" in str(report)
     layer.db = np.full(3, 7.0)  # a stale db from earlier does not pass for a gradient
-    assert check_backward(layer, X).failed() == ["b"]
+    assert check_backward(layer, X).failed == ["b"]
+
+
+class AffineForgetsDb(Affine):
+    """Bug, as a textbook would have it: ``db = None`` from __init__, never set."""
+
+    def __init__(self, W, b):
+        super().__init__(W, b)
+        self.dW = self.db = None
+
+    def backward(self, dout):
+        self.dW = np.dot(self.x.T, dout)
+        return np.dot(dout, self.W.T).reshape(*self.original_x_shape)
+
+
+class Gate:
+    """A learned scale, a fixed float threshold only compared, integer indices, and a
+    float cache forward rebinds: only the scale is a parameter."""
+
+    def __init__(self):
+        self.scale = np.linspace(0.5, 1.5, 5)
+        self.threshold = np.zeros(5)
+        self.order = np.arange(5)
+        self.out = np.zeros((1, 5))
+
+    def forward(self, x):
+        self.mask = x > self.threshold
+        self.x = x
+        self.out = np.where(self.mask, x, 0) * self.scale
+        return self.out
+
+    def backward(self, dout):
+        self.dscale = np.sum(np.where(self.mask, self.x, 0) * dout, axis=0)
+        return np.where(self.mask, dout, 0) * self.scale
+
+
+class GateFrozenScale(Gate):
+    """No dscale: right only if the scale is a constant, which the learner must say."""
+
+    def backward(self, dout):
+        return np.where(self.mask, dout, 0) * self.scale
+
+
+def test_none_gradient_fails_and_true_non_parameters_get_no_row():
+    report = check_backward(_affine(AffineForgetsDb), IMAGES)
+    assert report.failed == ["b"] and "(db is None)" in report["b"].problem, str(report)
+    report = check_backward(Gate(), X)
+    assert [r.name for r in report.rows] == ["x0", "scale"] and report.passed, str(report)
+    # the threshold is read, but only compared: zero gradient, a constant, named in a note;
+    # order (integers) and out (rebound by forward) are not mentioned at all
+    assert [n for n in report.notes if "threshold" in n] == [
+        "constants, no row: threshold (no d-gradient after backward, and the output does not depend on them "
+        "through differentiable ops: zero automatic gradient)"
+    ]
+    assert not any("order" in n or "out" in n.split(":")[0] for n in report.notes), report.notes
+    assert not check_backward(_bn(), X).notes  # running statistics are rebound: no row, no note
+
+
+def test_a_constant_forward_reads_is_named_in_constants():
+    report = check_backward(GateFrozenScale(), X)
+    assert report.failed == ["scale"] and "pass constants=['scale']" in report["scale"].problem
+    report = check_backward(GateFrozenScale(), X, constants=["scale"])
+    assert [r.name for r in report.rows] == ["x0"] and report.passed, str(report)
+    with pytest.raises(LayerCheckError, match="constants: GateFrozenScale holds no float array 'gamma'"):
+        check_backward(GateFrozenScale(), X, constants=["gamma"])
+
+
+def _graph_cut(cut):
+    class CutScale:
+        """out = x * sum(x), the sum taken through ``cut``: autograd cannot see that branch."""
+
+        def forward(self, x):
+            self.x, self.s = x, cut(x)
+            return x * self.s
+
+        def backward(self, dout):
+            # d(x_j * s)/dx_i = [i == j] s + x_j (s = sum x): the hand-written gradient is right
+            return dout * self.s + np.sum(dout * self.x)
+
+    return CutScale
+
+
+CUTS = {
+    "float": lambda x: float(x.sum()),
+    "np.asarray": lambda x: np.asarray(x).sum(),
+    "item": lambda x: x.sum().item(),
+}
+
+
+@pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS)
+def test_a_cut_trace_blames_autograd_and_the_right_backward_passes(cut):
+    report = check_backward(_graph_cut(cut)(), X)
+    row = report["x0"]
+    assert row.numerical_manual < 1e-8 and row.numerical > 1e-3 and row.max_rel > 1e-3, str(report)
+    assert report.passed and row.ok and report.warned == ["x0"] and report.failed == []
+    text = str(report)
+    assert "hand-written differs" not in text and "MISMATCH" not in text
+    assert text.splitlines()[2].split()[-1] == "yes*"
+    assert (
+        "your backward is right (it agrees with central differences), but the automatic gradient is off"
+        in text
+    )
+    assert "x0 (yes*): the hand-written gradient agrees with central differences" in text
+    assert "lost part of its graph" in text
+
+
+def test_a_cut_trace_does_not_hide_a_wrong_backward():
+    class CutScaleWrong(_graph_cut(CUTS["float"])):
+        def backward(self, dout):
+            return dout * self.s  # wrong, and the same as the cut trace's gradient
+
+    report = check_backward(CutScaleWrong(), X)
+    assert report.failed == ["x0"] and not report.warned
+    assert "automatic differs from central differences" in report["x0"].problem
+
+
+def test_failed_is_a_property_like_passed_and_calling_it_still_works():
+    assert isinstance(LayerReport.passed, property) and isinstance(LayerReport.failed, property)
+    report = check_backward(_fc(FCMeanBias), X)
+    assert report.failed == ["b"] and report.failed() == ["b"]
+    assert check_backward(_fc(), X).failed == []
+
+
+class Offset:
+    """out = x + 1e8: central differences lose digits to the 1e8, autograd does not."""
+
+    def forward(self, x):
+        return x + 1e8
+
+    def backward(self, dout):
+        return dout
+
+
+def test_a_figure_above_the_tolerance_on_an_agreeing_row_is_explained():
+    report = check_backward(Offset(), X)
+    row = report["x0"]
+    assert row.ok and row.numerical > report.num_tol, str(report)
+    notes = [n for n in report.notes if n.startswith("x0: ")]
+    assert len(notes) == 1, report.notes
+    assert (
+        f"num vs auto {row.numerical:.2e}" in notes[0]
+        and f"num vs hand {row.numerical_manual:.2e}" in notes[0]
+    )
+    assert "within the round-off of central differences" in notes[0]
+    # rows whose figures are within the tolerance get no such note
+    assert not any("round-off" in n for n in check_backward(_fc(), X).notes)
+
+
+def test_integer_inputs_are_always_named_in_a_note():
+    labels = np.array([0, 3, 1, 4, 4, 2])
+    notes = check_backward(SoftmaxWithLabels(), X, labels).notes
+    assert "x1 holds integers (labels): no gradient to check, no row" in notes, notes
+
+    class ReturnsLabelGradient(SoftmaxWithLabels):
+        def backward(self, dout=1):
+            return super().backward(dout), np.zeros(6)
+
+    notes = check_backward(ReturnsLabelGradient(), X, labels).notes
+    assert any(n.startswith("x1 holds integers") and "ignored" in n for n in notes), notes
+
+
+def test_a_forgotten_gradient_in_a_sub_layer_is_named_by_path():
+    class MLPForgetsLayer3Bias(notebook.MLP):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            del self.layer3.db
+            return dx
+
+    report = check_backward(_mlp(MLPForgetsLayer3Bias), MNIST_LIKE, forward="predict", samples=3)
+    assert report.failed == ["layer3.b"], str(report)
+    assert "(attribute layer3.db missing)" in report["layer3.b"].problem

@@ -3,6 +3,7 @@
     report = check_backward(FCLayer(4, 3), x)              # forward(x), backward(dout)
     report = check_backward(mlp, x, forward="predict")     # any method names
     print(report)        # a table in a terminal; in Jupyter, ``report`` shows as HTML
+    report.passed, report.failed                           # True/False, names of rows that disagree
 
 ``layer`` is an object in the original notebook's style: ``layer.forward(*inputs)``
 returns an array (or a scalar loss) and may keep on ``self`` what backward needs;
@@ -21,18 +22,37 @@ by side, all in float64:
 What gets a row:
 
 - **parameters**: the float arrays held by the layer (also inside sub-objects and lists
-  of them, named by path: ``layer1.W``, ``layers.0.W``) that forward does not rebind
-  (a cache such as ``self.x = x``, or running statistics, is rebound, so it is no
-  parameter) and whose ``"d" + name`` attribute is an array after backward;
-- **inputs** ``x0``, ``x1``, ...: a float input for which backward returns a gradient.
-  Inputs backward returns nothing for (one-hot targets given as a second input, or
-  everything when it returns None) get no row, and integer inputs (labels) never do;
-  the report lists them in a note, and they are passed to forward as plain arrays.
+  of them, named by path: ``layer1.W``, ``layers.0.W``) that forward does not rebind and
+  that are not listed in ``constants``, when either
+
+  - their ``"d" + name`` attribute is a float array after backward (the row compares it), or
+  - it is not (missing, None, or not a float array) but the output depends on the array:
+    run on Tensors, it gets a nonzero automatic gradient. The backward forgot that
+    gradient, and the row fails saying so (``db`` missing).
+
+  No row, and no note, for arrays forward rebinds: caches (``self.x = x``) and running
+  statistics (``self.running_mean = ...``). No row for integer or bool arrays (masks,
+  labels), nor for float arrays without a d-gradient whose automatic gradient is zero
+  (unused, or only compared, as a threshold): these are constants, named in a note. A
+  float array forward reads that is a constant all the same (running statistics read
+  in inference mode, a fixed scale) is named in ``constants=["running_mean", ...]``.
+- **inputs** ``x0``, ``x1``, ...: a float array input for which backward returns a
+  gradient. Every other array input is named in a note: integer inputs (labels) always
+  (a gradient backward returns for them is ignored), float inputs backward returns no
+  gradient for (one-hot targets given as a second input, or everything when it returns
+  None). Inputs that are not arrays (numbers, flags) are passed to forward as given,
+  noted only when backward returned a gradient for them.
 
 The layer itself is never called: its state (weights, running statistics, caches)
-is exactly as it was. A row agrees when the hand-written gradient is within ``tol``
-(relative to the gradient's largest entry) of the automatic one, and the automatic
-one within ``num_tol`` of the numerical one.
+is exactly as it was. A row agrees ("yes") when the hand-written gradient is within
+``tol`` (relative to the gradient's largest entry) of the automatic one, and the
+automatic one within ``num_tol`` of the numerical one, or within the round-off of the
+central differences (a note then says so for any "num vs" figure above ``num_tol``).
+When the automatic gradient misses the numerical one but the hand-written gradient
+matches it, the trace lost part of the graph (``float()``, ``.item()`` or
+``np.asarray()`` on a Tensor give values autograd cannot see): the hand-written
+backward is right, the row says "yes*" and the report passes, with a warning about the
+trace.
 """
 
 from __future__ import annotations
@@ -60,13 +80,23 @@ class GradRow:
 
     name: str
     shape: tuple[int, ...]
-    max_abs: float  # max |automatic - hand-written|
+    max_abs: float  # max |automatic - hand-written| (NaN when backward gave no gradient)
     max_rel: float  # max_abs / the largest entry of either
     numerical: float  # max error of automatic vs central differences on the sample, relative
     numerical_abs: float  # the same, absolute
     numerical_manual: float  # relative error of hand-written vs central differences
     ok: bool = False
     problem: str = ""  # why the row disagrees, in words (empty when it agrees)
+    warning: str = ""  # the row agrees, but the automatic gradient is off (a cut trace)
+    numerical_manual_abs: float = float("nan")  # hand-written vs central differences, absolute
+
+
+class _Names(list):
+    """Row names, a list; calling it, ``report.failed()``, gives the same list (the
+    spelling of an earlier version, kept working)."""
+
+    def __call__(self) -> list[str]:
+        return list(self)
 
 
 @dataclass
@@ -83,18 +113,26 @@ class LayerReport:
 
     @property
     def passed(self) -> bool:
-        """True when every row agrees (and there is at least one row)."""
+        """True when every row agrees (and there is at least one row): each hand-written
+        gradient is right, possibly with a warning that the automatic one is off."""
         return bool(self.rows) and all(r.ok for r in self.rows)
+
+    @property
+    def failed(self) -> list[str]:
+        """The names of the rows that disagree (``report.failed()`` works too)."""
+        return _Names(r.name for r in self.rows if not r.ok)
+
+    @property
+    def warned(self) -> list[str]:
+        """The names of the rows that agree only with central differences: the
+        hand-written gradient is right and the automatic one is off."""
+        return [r.name for r in self.rows if r.ok and r.warning]
 
     def __getitem__(self, name: str) -> GradRow:
         for row in self.rows:
             if row.name == name:
                 return row
         raise KeyError(f"no row {name!r}; rows: {', '.join(r.name for r in self.rows)}")
-
-    def failed(self) -> list[str]:
-        """The names of the rows that disagree."""
-        return [r.name for r in self.rows if not r.ok]
 
     def agreement(self) -> dict[str, bool]:
         """Row name -> agrees (for colouring a graph's parameters)."""
@@ -106,27 +144,36 @@ class LayerReport:
             [
                 r.name,
                 "x".join(map(str, r.shape)) or "()",
-                f"{r.max_abs:.2e}",
-                f"{r.max_rel:.2e}",
+                _fmt(r.max_abs),
+                _fmt(r.max_rel),
                 _fmt(r.numerical),
                 _fmt(r.numerical_manual),
-                "yes" if r.ok else "NO",
+                ("yes*" if r.warning else "yes") if r.ok else "NO",
             ]
             for r in self.rows
         ]
         return head, body
 
     def summary(self) -> list[str]:
-        """The verdict line, and one line per disagreeing row saying by how much."""
-        verdict = "all gradients agree" if self.passed else "MISMATCH"
+        """The verdict line, and one line per disagreeing (or warned) row saying why."""
         if not self.rows:
             verdict = "nothing to check: no parameter with a d-gradient and no input gradient"
+        elif not self.passed:
+            verdict = "MISMATCH"
+        elif self.warned:
+            verdict = (
+                "your backward is right (it agrees with central differences), "
+                f"but the automatic gradient is off for {', '.join(self.warned)}"
+            )
+        else:
+            verdict = "all gradients agree"
         shape = "x".join(map(str, self.out_shape)) or "scalar"
         lines = [
             f"{self.layer}: output {shape}, dout {self.dout}: {verdict} "
             f"(rel diff tolerance {self.tol:g}, numerical tolerance {self.num_tol:g})"
         ]
         lines += [f"  {r.name}: {r.problem}" for r in self.rows if not r.ok]
+        lines += [f"  {r.name} (yes*): {r.warning}" for r in self.rows if r.ok and r.warning]
         return lines
 
     def __str__(self) -> str:
@@ -144,12 +191,10 @@ class LayerReport:
     def _repr_html_(self) -> str:
         head, body = self._cells()
         th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        colour = {"yes": "inherit", "yes*": "darkorange", "NO": "crimson"}
         trs = "".join(
             "<tr>"
-            + "".join(
-                f"<td style='color:{'inherit' if cells[-1] == 'yes' else 'crimson'}'>{html.escape(c)}</td>"
-                for c in cells
-            )
+            + "".join(f"<td style='color:{colour[cells[-1]]}'>{html.escape(c)}</td>" for c in cells)
             + "</tr>"
             for cells in body
         )
@@ -280,6 +325,10 @@ class _HandWritten:
     param_grads: dict[str, object]  # path -> what backward stored at grad_path(path)
     input_grads: dict[int, object]  # input index -> what backward returned for it
     notes: list[str]
+    # path -> what backward left at grad_path(path), in words, for the float arrays forward
+    # does not rebind that have no float gradient: a forgotten gradient, or a constant
+    no_grad: dict[str, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # every path of params and no_grad, in attribute order
 
 
 def _method(obj, name: str, role: str):
@@ -321,7 +370,15 @@ def _fresh(inputs: list) -> list:
     return [x.copy() if isinstance(x, np.ndarray) else x for x in inputs]
 
 
-def _hand_written(pristine, inputs: list, dout, forward: str, backward: str, seed: int) -> _HandWritten:
+def _hand_written(
+    pristine,
+    inputs: list,
+    dout,
+    forward: str,
+    backward: str,
+    seed: int,
+    constants: frozenset[str] = frozenset(),
+) -> _HandWritten:
     layer = copy.deepcopy(pristine)
     name = type(layer).__name__
     before = float_arrays(layer)
@@ -360,26 +417,22 @@ def _hand_written(pristine, inputs: list, dout, forward: str, backward: str, see
     else:
         input_grads = {0: returned}
 
-    params, param_grads, unchecked = {}, {}, []
+    params, param_grads, no_grad, order = {}, {}, {}, []
     for path, arr in before.items():
-        if _lookup(layer, path) is not arr:
-            continue  # rebound by forward: a cache or running statistics, not a parameter
+        if path in constants or _lookup(layer, path) is not arr:
+            continue  # named a constant, or rebound by forward (a cache, running statistics)
+        order.append(path)
         grad = _lookup(layer, grad_path(path))
-        if isinstance(grad, np.ndarray) and grad.dtype.kind == "f":
+        if isinstance(grad, (np.ndarray, np.floating, float)) and np.asarray(grad).dtype.kind == "f":
             params[path], param_grads[path] = arr, np.array(grad, dtype=np.float64)
-        elif not (isinstance(grad, np.ndarray) and grad.dtype.kind in "biu"):
-            unchecked.append(path)
+        else:
+            no_grad[path] = _what_is_there(layer, grad_path(path))
     notes = []
-    if unchecked:
-        notes.append(
-            "not checked, no d-gradient after backward (if a parameter, backward forgot its gradient): "
-            + ", ".join(unchecked)
-        )
     for i, x in enumerate(inputs):
         if isinstance(x, np.ndarray) and x.dtype.kind != "f":
-            if i in input_grads:
-                notes.append(f"x{i} holds integers (labels): no gradient to check; backward's for it ignored")
-                del input_grads[i]
+            ignored = "; the gradient backward returned for it is ignored" if i in input_grads else ""
+            notes.append(f"x{i} holds integers (labels): no gradient to check, no row{ignored}")
+            input_grads.pop(i, None)
         elif i not in input_grads:
             if isinstance(x, np.ndarray):
                 notes.append(f"x{i}: {name}.{backward} returned no gradient for it; not checked")
@@ -387,7 +440,19 @@ def _hand_written(pristine, inputs: list, dout, forward: str, backward: str, see
             notes.append(f"x{i} is a {type(x).__name__}, not an array: not checked")
             del input_grads[i]
     input_grads = {i: np.asarray(g, dtype=np.float64) for i, g in input_grads.items()}
-    return _HandWritten(out, dout, dout_text, params, param_grads, input_grads, notes)
+    return _HandWritten(out, dout, dout_text, params, param_grads, input_grads, notes, no_grad, order)
+
+
+def _what_is_there(layer, path: str) -> str:
+    """What backward left at ``path``, where a gradient belongs, in words (``db`` missing)."""
+    try:
+        value = _get(layer, path)
+    except (AttributeError, KeyError, IndexError, ValueError, TypeError):
+        return f"attribute {path} missing"
+    if value is None:
+        return f"{path} is None"
+    kind = f"an array of {value.dtype}" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
+    return f"{path} is {kind}, not a float array"
 
 
 def _tensor_copy(pristine, params, inputs: list, with_grad: set[int]):
@@ -420,6 +485,28 @@ def _run_on_tensors(layer, xs: list, forward: str, name: str) -> Tensor:
             "was recorded (does it call float(), .item() or np.asarray() on its result?)"
         )
     return out
+
+
+def _trace(pristine, hand: _HandWritten, xs: list, forward: str, name: str):
+    """Run forward on Tensors, with every parameter and every float array without a
+    gradient (``hand.no_grad``) as a leaf named by path. Returns the output, the leaves
+    by path, the inputs, and a note when the arrays without a gradient had to stay arrays
+    (forward cannot run with them as Tensors): then they are not checked."""
+    with_grad = set(hand.input_grads)
+    twin, tensors, txs = _tensor_copy(pristine, hand.order, xs, with_grad)
+    try:
+        return _run_on_tensors(twin, txs, forward, name), tensors, txs, []
+    except LayerCheckError as exc:
+        if not hand.no_grad:
+            raise
+        reason = str(exc).removeprefix("check_backward: ")
+    twin, tensors, txs = _tensor_copy(pristine, list(hand.params), xs, with_grad)
+    out = _run_on_tensors(twin, txs, forward, name)  # the layer's own error, if it fails as well
+    note = (
+        f"not checked, no d-gradient after backward: {', '.join(hand.no_grad)} (forward cannot run with "
+        f"them as Tensors, so whether the output depends on them is unknown: {reason})"
+    )
+    return out, tensors, txs, [note]
 
 
 def _sample(size: int, samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -467,21 +554,31 @@ def _numerical(pristine, inputs, hand: _HandWritten, forward, targets, samples, 
 
 
 def _compare(name, auto, hand, idx, num, resolution, tol, num_tol) -> GradRow:
-    """One row: hand-written vs automatic, and both vs the numerical derivatives."""
+    """One row: hand-written vs automatic, and both vs the numerical derivatives.
+
+    The row agrees when hand-written matches automatic (within ``tol``) and automatic
+    matches the numerical derivatives (within ``num_tol``, or within their round-off
+    ``resolution``). When automatic misses the numerical derivatives but hand-written
+    matches them, the hand-written gradient is the right one: the row agrees, with a
+    warning that the traced forward lost part of its graph."""
     shape = auto.shape
     hand = np.asarray(hand, dtype=np.float64)
     keep = ~np.isnan(num)
     got_num = num[keep]
 
     def vs_numerical(grad: np.ndarray) -> tuple[float, float]:
+        """(relative, absolute) error of ``grad`` at the sampled entries; relative to
+        the largest entry of ``grad`` or of the numerical derivatives."""
         if not keep.any():
             return float("nan"), float("nan")
         diff = float(np.max(np.abs(grad.reshape(-1)[idx[keep]] - got_num)))
-        scale = max(float(np.max(np.abs(auto))) if auto.size else 0.0, float(np.max(np.abs(got_num))), 1e-30)
+        scale = max(float(np.max(np.abs(grad))) if grad.size else 0.0, float(np.max(np.abs(got_num))), 1e-30)
         return diff / scale, diff
 
+    def close(rel_abs: tuple[float, float]) -> bool:
+        return bool(np.isnan(rel_abs[0]) or rel_abs[0] <= num_tol or rel_abs[1] <= resolution)
+
     num_rel, num_abs = vs_numerical(auto)
-    num_ok = np.isnan(num_rel) or num_rel <= num_tol or num_abs <= resolution
     if hand.shape != shape:
         problem = f"hand-written gradient has shape {hand.shape}, but {name} has shape {shape}"
         return GradRow(
@@ -490,7 +587,17 @@ def _compare(name, auto, hand, idx, num, resolution, tol, num_tol) -> GradRow:
     diff = float(np.max(np.abs(auto - hand))) if auto.size else 0.0
     scale = max(float(np.max(np.abs(auto))), float(np.max(np.abs(hand))), 1e-30) if auto.size else 1.0
     rel = diff / scale
-    hand_num = vs_numerical(hand)[0]
+    hand_num = vs_numerical(hand)
+    row = GradRow(name, shape, diff, rel, num_rel, num_abs, hand_num[0], numerical_manual_abs=hand_num[1])
+    if not close((num_rel, num_abs)) and not np.isnan(hand_num[0]) and close(hand_num):
+        row.ok = True
+        row.warning = (
+            f"the hand-written gradient agrees with central differences ({hand_num[0]:.2e} on "
+            f"{int(keep.sum())} sampled entries), the automatic one does not ({num_rel:.2e}): the forward run "
+            "on Tensors lost part of its graph (float(), .item() or np.asarray() on a Tensor gives a value "
+            "autograd cannot see), so the automatic gradient is off, not yours"
+        )
+        return row
     problems = []
     if not rel <= tol:
         where = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(auto - hand))), shape))
@@ -500,9 +607,50 @@ def _compare(name, auto, hand, idx, num, resolution, tol, num_tol) -> GradRow:
             f"hand-written differs from automatic by up to {diff:.3g} ({share} of the gradient's largest "
             f"entry; worst at {name}{list(where)}: hand {hand[where]:{digits}}, auto {auto[where]:{digits}})"
         )
-    if not num_ok:
+    if not close((num_rel, num_abs)):
         problems.append(f"automatic differs from central differences by {num_rel:.2e} (relative)")
-    return GradRow(name, shape, diff, rel, num_rel, num_abs, hand_num, not problems, "; ".join(problems))
+    row.ok, row.problem = not problems, "; ".join(problems)
+    return row
+
+
+def _forgotten(name, auto, idx, num, why: str) -> GradRow:
+    """The row of an array the output depends on but backward gave no gradient for."""
+    keep = ~np.isnan(num)
+    num_rel = num_abs = float("nan")
+    if keep.any():
+        num_abs = float(np.max(np.abs(auto.reshape(-1)[idx[keep]] - num[keep])))
+        num_rel = num_abs / max(float(np.max(np.abs(auto))), float(np.max(np.abs(num[keep]))), 1e-30)
+    problem = (
+        f"the hand-written backward gave no gradient for {name} ({why}), but the output depends on it "
+        f"(automatic gradient up to {float(np.max(np.abs(auto))):.3g}); if {name} is a constant, not a "
+        f"parameter, pass constants=[{name!r}]"
+    )
+    nan = float("nan")
+    return GradRow(name, auto.shape, nan, nan, num_rel, num_abs, nan, False, problem)
+
+
+def _resolution_notes(rows: list[GradRow], resolution: float, num_tol: float, eps: float) -> list[str]:
+    """A note for each agreeing row whose "num vs" figure is above ``num_tol``: it agrees
+    because the absolute difference is within the round-off of central differences."""
+    notes = []
+    for r in rows:
+        over = [
+            (f"num vs {side} {rel:.2e}", diff)
+            for side, rel, diff in [
+                ("auto", r.numerical, r.numerical_abs),
+                ("hand", r.numerical_manual, r.numerical_manual_abs),
+            ]
+            if r.ok and rel > num_tol and diff <= resolution
+        ]
+        if over:
+            shown = " and ".join(text for text, _ in over)
+            notes.append(
+                f"{r.name}: {shown} {'is' if len(over) == 1 else 'are'} above the numerical tolerance "
+                f"{num_tol:g}, yet the row agrees: the difference, {max(d for _, d in over):.2e} absolute, is within the "
+                f"round-off of central differences here ({resolution:.2e}: float64 rounding of "
+                f"sum(dout * output), over the step {eps:g})"
+            )
+    return notes
 
 
 def check_backward(
@@ -516,6 +664,7 @@ def check_backward(
     tol: float = 1e-8,
     num_tol: float = 1e-5,
     eps: float = 1e-4,
+    constants: tuple[str, ...] | list[str] = (),
 ) -> LayerReport:
     """Check ``layer``'s hand-written backward against autograd run on its own forward
     code, and both against float64 central differences (see the module docstring).
@@ -524,39 +673,70 @@ def check_backward(
     a scalar output). ``samples`` entries of each input and parameter are checked
     numerically (all of them for smaller arrays), chosen with ``seed``. ``tol`` bounds
     |automatic - hand-written| relative to the gradient's largest entry; ``num_tol``
-    bounds automatic vs numerical. ``layer`` is not called and not changed.
+    bounds automatic vs numerical. ``constants`` names float arrays (by path, ``bn.running_mean``)
+    that forward reads but that are no parameters, so need no gradient. ``layer`` is not
+    called and not changed.
     """
     name = type(layer).__name__
     pristine, xs = _prepare(layer, inputs, forward, backward)
-    hand = _hand_written(pristine, xs, dout, forward, backward, seed)
+    fixed = _constants(pristine, constants, name)
+    hand = _hand_written(pristine, xs, dout, forward, backward, seed, fixed)
 
-    twin, tensors, txs = _tensor_copy(pristine, hand.params, xs, set(hand.input_grads))
-    out = _run_on_tensors(twin, txs, forward, name)
-    notes = list(hand.notes)
+    out, tensors, txs, notes = _trace(pristine, hand, xs, forward, name)
+    notes = hand.notes + notes
     if out.shape != hand.out.shape or not np.allclose(out.data, hand.out, rtol=1e-9, atol=1e-12):
         notes.append(f"{name}.{forward} gave different values on Tensors than on arrays: check the engine")
     if out.requires_grad:
         out.backward(np.asarray(hand.dout, dtype=out.dtype).reshape(out.shape))
     auto = {f"x{i}": txs[i].grad for i in hand.input_grads}
     auto.update({path: t.grad for path, t in tensors.items()})
-    shapes = {f"x{i}": xs[i].shape for i in hand.input_grads} | {p: a.shape for p, a in hand.params.items()}
+    shapes = {f"x{i}": xs[i].shape for i in hand.input_grads} | {p: _get(pristine, p).shape for p in tensors}
     auto = {k: (np.zeros(shapes[k]) if g is None else g) for k, g in auto.items()}  # unused: zero gradient
 
-    targets = {k: int(np.prod(s)) for k, s in shapes.items()}
+    # an array without a gradient that the output depends on: backward forgot it
+    forgot = [p for p in hand.no_grad if p in tensors and np.any(auto[p] != 0)]
+    unused = [p for p in hand.no_grad if p in tensors and p not in forgot]
+    if unused:
+        notes.append(
+            f"constants, no row: {', '.join(unused)} (no d-gradient after backward, and the output does not "
+            "depend on them through differentiable ops: zero automatic gradient)"
+        )
+    names = [
+        *(f"x{i}" for i in hand.input_grads),
+        *(p for p in hand.order if p in hand.params or p in forgot),
+    ]
+    targets = {k: int(np.prod(shapes[k])) for k in names}
     numeric, resolution, kinks = _numerical(
         pristine, xs, hand, forward, targets, samples, eps, np.random.default_rng(seed)
     )
     written = {f"x{i}": g for i, g in hand.input_grads.items()} | hand.param_grads
     rows = [
-        _compare(k, auto[k], written[k], *numeric[k], resolution, tol, num_tol)
-        for k in [*(f"x{i}" for i in hand.input_grads), *hand.params]
+        _forgotten(k, auto[k], *numeric[k], hand.no_grad[k])
+        if k in forgot
+        else _compare(k, auto[k], written[k], *numeric[k], resolution, tol, num_tol)
+        for k in names
     ]
     if kinks:
         notes.append(
             f"{kinks} sampled entries left out of the numerical check: the slope changes within a step of "
             f"{eps:g} there (a kink, as in ReLU), so central differences mean nothing"
         )
+    notes += _resolution_notes(rows, resolution, num_tol, eps)
     return LayerReport(name, rows, hand.out.shape, hand.dout_text, tol, num_tol, notes)
+
+
+def _constants(pristine, constants, name: str) -> frozenset[str]:
+    """``constants`` checked against the float arrays the layer holds."""
+    if isinstance(constants, str):
+        constants = [constants]
+    arrays = float_arrays(pristine)
+    unknown = [c for c in constants if c not in arrays]
+    if unknown:
+        raise LayerCheckError(
+            f"check_backward: constants: {name} holds no float array {unknown[0]!r} "
+            f"(its float arrays: {', '.join(arrays) or 'none'})"
+        )
+    return frozenset(constants)
 
 
 def trace_layer(
@@ -565,13 +745,13 @@ def trace_layer(
     """Run ``layer``'s own forward code on Tensors (a float64 copy of the layer) and
     return the output Tensor: the graph :func:`check_backward` differentiates, for
     ``viz.draw_graph``. Parameters (found as :func:`check_backward` finds them, which
-    runs the hand-written backward once on another copy) are leaves named by path
-    (``layer1.W``), the inputs backward returns a gradient for are ``x0``, ``x1``, ...;
-    other inputs enter as constants. ``layer`` is not changed."""
+    runs the hand-written backward once on another copy), and float arrays forward does
+    not rebind that have no d-gradient, are leaves named by path (``layer1.W``); the
+    inputs backward returns a gradient for are ``x0``, ``x1``, ...; other inputs enter
+    as constants. ``layer`` is not changed."""
     pristine, xs = _prepare(layer, inputs, forward, backward)
     hand = _hand_written(pristine, xs, None, forward, backward, seed)
-    twin, _, txs = _tensor_copy(pristine, hand.params, xs, set(hand.input_grads))
-    return _run_on_tensors(twin, txs, forward, type(layer).__name__)
+    return _trace(pristine, hand, xs, forward, type(layer).__name__)[0]
 
 
 # ---------------------------------------------------------------- the notebook's classes, from the command line
