@@ -263,7 +263,7 @@ def _draw(
     g = graphviz.Digraph(
         "graph",
         graph_attr={"rankdir": rankdir, "newrank": "true", "nodesep": "0.18", "ranksep": "0.2", **FONT},
-        node_attr={**FONT, "margin": "0.07,0.03", "height": "0.3"},
+        node_attr={**FONT, "margin": "0.07,0.045", "height": "0.3"},
         edge_attr={"arrowsize": "0.6"},
     )
     drawing = _Drawing(g, ids)
@@ -328,7 +328,7 @@ def _draw(
             ends = ("cut", ids[id(t)]) if direction == "forward" else (ids[id(t)], "cut")
             g.edge(*ends, style="dashed")
     if legend:
-        _add_legend(g)
+        _add_legend(g, ids[id(root)])
         drawing.titles["legend"] = "legend"
     return drawing
 
@@ -359,20 +359,22 @@ def draw_graph(
     ).graph
 
 
-def _add_legend(g: graphviz.Digraph) -> None:
-    """One compact node: a table with a cell per kind of box."""
-    rows = []
+def _add_legend(g: graphviz.Digraph, below: str) -> None:
+    """One compact node under the picture (below the node ``below``): a table of two
+    rows with a cell per kind of box."""
+    cells = []
     for kind, text in LEGEND:
         style = STYLE[kind]
-        fill = style.get("fillcolor", "white")
-        colour = style.get("color", "black")
-        cell_style = ' STYLE="ROUNDED"' if "rounded" in style["style"] else ""
-        rows.append(
-            f'<TR><TD BGCOLOR="{fill}" COLOR="{colour}"{cell_style}>'
-            f'<FONT COLOR="{style.get("fontcolor", "black")}">{text}</FONT></TD></TR>'
+        rounded = ' STYLE="ROUNDED"' if "rounded" in style["style"] else ""
+        cells.append(
+            f'<TD BGCOLOR="{style.get("fillcolor", "white")}" COLOR="{style.get("color", "black")}"{rounded}>'
+            f'<FONT COLOR="{style.get("fontcolor", "black")}">{text}</FONT></TD>'
         )
-    label = '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2">' + "".join(rows) + "</TABLE>>"
-    g.node("legend", label, shape="plaintext", margin="0", id="legend")
+    half = (len(cells) + 1) // 2
+    rows = "".join(f"<TR>{''.join(cells[i : i + half])}</TR>" for i in (0, half))
+    g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2">{rows}</TABLE>>',
+           shape="plaintext", margin="0", id="legend")  # fmt: skip
+    g.edge(below, "legend", style="invis")
 
 
 def to_dot(root: Tensor, **kwargs) -> str:
@@ -522,6 +524,7 @@ class _Steps:
         self.root, self.visited, self.kwargs = root, visited, kwargs
         self.drawing = _draw(root, grads=known, **kwargs)
         self.order = [self.drawing.ids.get(id(t)) for t in visited]  # None: cut off the picture
+        self.names = {id(t): n for n, t in (kwargs.get("params") or {}).items()}
         self._svg: ET.Element | None = None
 
     def svg(self, dot_path: str = "backward_steps.dot") -> ET.Element:
@@ -575,8 +578,13 @@ class StepFrame:
         s = self._steps
         return draw_graph(s.root, highlight=s.visited[self.step], grads=self._grads, **s.kwargs).source
 
+    def __repr__(self) -> str:
+        s = self._steps
+        t = s.visited[self.step]
+        return f"<backward step {self.step + 1} of {len(s.visited)}: {_title(t, s.names.get(id(t)))}>"
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {"image/svg+xml": self.svg}
+        return {"image/svg+xml": self.svg, "text/plain": repr(self)}
 
 
 def _trace(root: Tensor, grad) -> tuple[list[Tensor], list[dict[int, np.ndarray]]]:
