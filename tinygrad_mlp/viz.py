@@ -140,13 +140,12 @@ def _spine(root: Tensor, drawn: dict[int, Tensor]) -> list[Tensor]:
             stack.extend((p, False) for p in parents if id(p) not in depth)
     preference = {"op": 0, "backward": 0, "input": 1, "param": 2, "constant": 3}
     path = [root]
-    while True:
-        parents = [p for p in path[-1].parents if id(p) in drawn]
+    while True:  # (Tensors compare elementwise, so they are told apart by id, never by ==)
+        parents = [(i, p) for i, p in enumerate(path[-1].parents) if id(p) in drawn]
         if not parents:
             return path
-        path.append(
-            min(parents, key=lambda p: (-depth[id(p)], preference.get(_kind(p, root), 4), parents.index(p)))
-        )
+        _, p = min(parents, key=lambda ip: (-depth[id(ip[1])], preference.get(_kind(ip[1], root), 4), ip[0]))
+        path.append(p)
 
 
 def _clusters(nodes: list[Tensor], names: dict[int, str]) -> dict[int, str]:
@@ -257,7 +256,7 @@ def _draw(
     spine = {id(t) for t in _spine(root, drawn)}
     consumers: dict[int, list[Tensor]] = {}
     for t in nodes:
-        for p in dict.fromkeys(t.parents, None):  # a tensor used twice by one op: one consumer
+        for p in {id(p): p for p in t.parents}.values():  # a tensor used twice by one op: one consumer
             consumers.setdefault(id(p), []).append(t)
 
     g = graphviz.Digraph(
@@ -294,9 +293,9 @@ def _draw(
                     f"cluster_{layer}",
                     graph_attr={"label": layer, "style": "rounded,dashed", "color": "gray50", **FONT},
                 )
-            clusters[layer].node(nid, "\n".join(lines), id=nid, **attrs)
+            clusters[layer].node(nid, "\n".join(lines), **attrs)
         else:
-            g.node(nid, "\n".join(lines), id=nid, **attrs)
+            g.node(nid, "\n".join(lines), **attrs)
     for sub in clusters.values():
         g.subgraph(sub)
     taken: set[str] = set()
@@ -373,7 +372,7 @@ def _add_legend(g: graphviz.Digraph, below: str) -> None:
     half = (len(cells) + 1) // 2
     rows = "".join(f"<TR>{''.join(cells[i : i + half])}</TR>" for i in (0, half))
     g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2">{rows}</TABLE>>',
-           shape="plaintext", margin="0", id="legend")  # fmt: skip
+           shape="plaintext", margin="0")  # fmt: skip
     g.edge(below, "legend", style="invis")
 
 
@@ -408,10 +407,16 @@ ET.register_namespace("xlink", XLINK_NS)
 _S = "{" + SVG_NS + "}"
 
 
+def _svg_id(nid: str) -> str:
+    """The id of a node's element in the tidied SVG (``node-n3`` for DOT's ``n3``)."""
+    return f"node-{nid}"
+
+
 def _tidy_svg(svg: bytes, drawing: _Drawing) -> ET.Element:
     """Parse dot's SVG and make it fit to show: tooltips say what a box is ("matmul
     (125, 10) float32", "x -> matmul") instead of internal ids ("n21"), the comments
-    naming those ids go, and each gradient line of a label gets ``class="grad"``."""
+    naming those ids go, each node's element gets the id :func:`_svg_id` gives it, and
+    each gradient line of a label gets ``class="grad"``."""
     text = svg.decode()
     root = ET.fromstring(text[text.index("<svg") :])  # the comments and the doctype go here
     first_line = {nid: title.split("\n")[0] for nid, title in drawing.titles.items()}
@@ -421,9 +426,11 @@ def _tidy_svg(svg: bytes, drawing: _Drawing) -> ET.Element:
         if title is None or kind not in ("node", "edge", "cluster", "graph"):
             continue
         if kind == "node":
-            title.text = drawing.titles.get(title.text or "", "")
+            nid = title.text or ""
+            g.set("id", _svg_id(nid))
+            title.text = drawing.titles.get(nid, "")
             texts = g.findall(_S + "text")
-            n_grad = drawing.grad_lines.get(g.get("id", ""), 0)
+            n_grad = drawing.grad_lines.get(nid, 0)
             for t in texts[len(texts) - n_grad :] if n_grad else []:
                 t.set("class", "grad")
         elif kind == "edge":
@@ -468,14 +475,20 @@ CURRENT_STROKE = "#d62728"  # the node backward is processing
 
 
 def _backward_rule(ctx) -> str:
-    """What an op's backward does, in its own words: the math comment of its backward
-    method (``# d(a@b)/da = g @ b.T, ...``), else the "Backward: ..." sentence of its
+    """What an op's backward does, in its own words: the math comment of its ``vjp``
+    (or ``backward``) method (``# d(a@b)/da = g @ b.T, ...``), else the "Backward: ..." sentence of its
     docstring, else the docstring's first line."""
     cls = type(ctx)
-    try:
-        source = inspect.getsource(cls.backward)
-    except (OSError, TypeError):
-        source = ""
+    source = ""
+    for method in ("vjp", "backward"):  # the rule of the op itself, not the base class's default
+        rule = getattr(cls, method, None)
+        if rule is None or getattr(rule, "__qualname__", "").startswith("Function."):
+            continue
+        try:
+            source = inspect.getsource(rule)
+        except (OSError, TypeError):
+            continue
+        break
     math = re.search(r"#\s*((?:d\(|dL/)[^\n]*)", source)
     if math:
         return re.sub(r"\s+", " ", math.group(1)).strip()
@@ -523,7 +536,8 @@ class _Steps:
     def __init__(self, root: Tensor, visited: list[Tensor], known: dict[int, np.ndarray], kwargs: dict):
         self.root, self.visited, self.kwargs = root, visited, kwargs
         self.drawing = _draw(root, grads=known, **kwargs)
-        self.order = [self.drawing.ids.get(id(t)) for t in visited]  # None: cut off the picture
+        ids = self.drawing.ids
+        self.order = [_svg_id(ids[id(t)]) if id(t) in ids else None for t in visited]  # None: cut off
         self.names = {id(t): n for n, t in (kwargs.get("params") or {}).items()}
         self._svg: ET.Element | None = None
 
