@@ -388,3 +388,49 @@ def test_an_op_of_ones_own_without_rules_is_named():
         func.jvp(lambda t: _Cube.apply(t), (Tensor([1.0]),), (Tensor([1.0]),))
     with pytest.raises(RuntimeError, match="op 'my_cube' has a backward\\(g\\) on arrays only"):
         grad(_Cube.apply(x).sum(), x, create_graph=True)
+
+
+# nested transforms with closures: each level's variable is its own (no perturbation
+# confusion), and an inner result that depends on an outer variable keeps its graph
+NESTED = [
+    (
+        "closure over the outer variable",
+        lambda F, T: F.grad(lambda x: x * F.grad(lambda y: x * y)(T(1.0)))(T(1.0)),
+    ),
+    ("outer variable passed in", lambda F, T: F.grad(lambda x: F.grad(lambda y: x * y)(x))(T(1.0))),
+    (
+        "hessian inside grad",
+        lambda F, T: F.grad(lambda x: (x * F.hessian(lambda y: (x * y * y).sum())(T([1.0]))).sum())(T([1.5])),
+    ),
+    (
+        "jacfwd inside jacrev",
+        lambda F, T: F.jacrev(lambda x: F.jacfwd(lambda y: x * y)(T([1.0])).sum())(T([2.0])),
+    ),
+    ("grad of grad of a product", lambda F, T: F.grad(F.grad(lambda x: (x**2) * x.exp()))(T(0.7))),
+    ("jvp of grad", lambda F, T: F.jvp(F.grad(lambda x: x.tanh()), (T(0.3),), (T(1.0),))[1]),
+]
+
+
+@pytest.mark.parametrize("name,run", NESTED, ids=[n for n, _ in NESTED])
+def test_nested_transforms_match_torch_func(name, run):
+    torch = pytest.importorskip("torch")
+    ours = run(func, lambda v: Tensor(v, dtype=np.float64))
+    theirs = run(torch.func, lambda v: torch.tensor(v, dtype=torch.float64))
+    assert not ours.requires_grad
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12)
+
+
+def test_a_closure_over_a_tensor_that_requires_grad_keeps_its_graph():
+    w = Tensor([2.0], requires_grad=True, dtype=np.float64)
+    g = func.grad(lambda x: (x * x * w).sum())(Tensor([3.0], dtype=np.float64))  # 2 x w
+    assert g.requires_grad
+    g.sum().backward()
+    np.testing.assert_allclose(w.grad, [6.0])  # d(2 x w)/dw = 2x
+
+
+def test_transform_arguments_are_checked():
+    x = Tensor([1.0, 2.0])
+    with pytest.raises(TypeError, match="primals and tangents must be tuples"):
+        func.jvp(lambda t: t, x, x)
+    with pytest.raises(TypeError, match="func.jacrev: f must return one Tensor"):
+        func.jacrev(lambda t: (t, t))(x)

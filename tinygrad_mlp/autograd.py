@@ -285,13 +285,21 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
             continue
         if check_mutation:
             _check_not_mutated(ctx)
-        in_grads = _as_grad_tuple(ctx, _run_vjp(ctx, g, node, create_graph))
+        if lift is None:  # first order: the rule runs on the arrays the op saw
+            in_grads = ctx.vjp(g, node.data, *ctx.arrays)
+        else:
+            in_grads = _run_vjp(ctx, g, node, create_graph)
+        if type(in_grads) is not tuple or len(in_grads) != len(ctx.parents):
+            in_grads = _as_grad_tuple(ctx, in_grads)
         if anomaly:
             _check_finite(ctx, in_grads)
         for parent, pg in zip(ctx.parents, in_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            pg = lift(pg, parent) if lift is not None else _fit(pg, parent.data)
+            if lift is not None:
+                pg = lift(pg, parent)
+            elif type(pg) is not np.ndarray or pg.dtype != parent.data.dtype:
+                pg = _fit(pg, parent.data)
             if pg.shape != parent.data.shape:
                 raise RuntimeError(
                     f"backward of '{ctx.name}' returned a gradient of shape {pg.shape} "
@@ -409,7 +417,9 @@ def grad(
             if allow_unused:
                 continue
             raise RuntimeError(
-                f"grad: output {i} does not require grad: it does not depend on any input that does"
+                f"grad: output {i} does not require grad: it depends on no tensor that requires grad "
+                f"(a gradient computed without create_graph=True is a constant; pass create_graph=True "
+                f"to the first grad() to differentiate it again)"
             )
         if create_graph and isinstance(go, tensor_cls):
             if go.shape != out.shape:

@@ -27,6 +27,7 @@ float32.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -58,31 +59,66 @@ def _with_tangents(new: Tensor, old: Tensor) -> Tensor:
     return new
 
 
-def _watch(x: Tensor) -> tuple[Tensor, bool]:
-    """``x`` ready to be differentiated with respect to: itself when it already is part
-    of a graph (an outer transform's variable), else a new leaf sharing its data (and
-    its tangents, for forward over reverse). The flag says a new leaf was made."""
+class _Scope:
+    """The leaves one transform call made; ``done`` once the call has returned."""
+
+    __slots__ = ("done", "__weakref__")
+
+    def __init__(self) -> None:
+        self.done = False
+
+
+# The leaves the transforms made: id -> (weak reference, the call's scope). No code
+# outside a finished call can hold them, so a result whose graph starts only at leaves
+# of finished calls can be cut from that graph.
+_LEAVES: dict[int, tuple] = {}
+
+
+def _dead(t: Tensor) -> bool:
+    entry = _LEAVES.get(id(t))
+    return entry is not None and entry[0]() is t and entry[1].done
+
+
+def _new_leaf(x: Tensor, scope: _Scope) -> Tensor:
+    leaf = _with_tangents(Tensor(x.data, requires_grad=True), x)
+    key = id(leaf)
+    _LEAVES[key] = (weakref.ref(leaf, lambda _, key=key: _LEAVES.pop(key, None)), scope)
+    return leaf
+
+
+def _watch(x: Tensor, scope: _Scope) -> Tensor:
+    """``x`` as a variable of its own for this transform: a new node, so that an outer
+    transform's variable with the same value is not confused with it (``grad`` of
+    ``lambda x: grad(lambda y: x * y)(x)`` is 1, not 2). When ``x`` is part of a graph
+    already, the node is a copy op on it (an outer transform differentiates through
+    it); else a new leaf sharing its data, with its forward-mode tangents."""
     if x.requires_grad:
-        return x, False
-    return _with_tangents(Tensor(x.data, requires_grad=True), x), True
+        return ops.Copy.apply(x)
+    return _new_leaf(x, scope)
 
 
-def _release(t, fresh: bool):
-    """A result handed back to the caller: cut from the graph made inside (when that
-    graph ends at leaves made here, nobody outside can differentiate through it),
-    keeping its tangents."""
-    if t is None or not fresh or not isinstance(t, Tensor):
+def _release(t, scope: _Scope | None = None):
+    """A result handed back to the caller (``scope``: the call's, now finished): cut from
+    the graph made inside when that graph starts only at leaves of finished transform
+    calls, so that nobody outside could differentiate through it; its forward-mode
+    tangents are kept. A result that depends on anything else (an enclosing
+    transform's variable, a closure over a tensor that requires grad) keeps its graph,
+    so transforms nest."""
+    if scope is not None:
+        scope.done = True
+    if t is None or not isinstance(t, Tensor) or not t.requires_grad:
         return t
-    return _with_tangents(Tensor(t.data), t)
+    if all(_dead(n) for n in autograd.toposort(t) if n._ctx is None):
+        return _with_tangents(Tensor(t.data), t)
+    return t
 
 
-def _prepare(args: Sequence, nums: tuple[int, ...]) -> tuple[list, bool]:
+def _prepare(args: Sequence, nums: tuple[int, ...]) -> tuple[list, _Scope]:
     args = [_as_tensor(a) for a in args]
-    fresh = False
+    scope = _Scope()
     for i in nums:
-        args[i], made = _watch(args[i])
-        fresh = fresh or made
-    return args, fresh
+        args[i] = _watch(args[i], scope)
+    return args, scope
 
 
 def grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
@@ -135,6 +171,11 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     its tangent; one pass through ``f`` carries them through every op's tangent rule,
     and ``tangent_out`` is the directional derivative of ``f`` along the tangents.
     ``f`` may return a Tensor or a tuple of Tensors (then ``tangent_out`` is a tuple)."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(
+            "func.jvp: primals and tangents must be tuples (or lists), one entry per argument of f: "
+            "func.jvp(f, (x,), (v,))"
+        )
     if len(primals) != len(tangents):
         raise ValueError(f"func.jvp: {len(primals)} primals but {len(tangents)} tangents")
     level: dict = {}
@@ -152,7 +193,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     outs = out if isinstance(out, tuple) else (out,)
     # nothing outside depends on a graph made inside (only leaves of nested transforms):
     # hand back plain tensors (keeping the tangents of outer jvp levels)
-    fresh = not any(a.requires_grad or level[id(a)][1].requires_grad for a in args)
+    fresh = None  # jvp makes no leaves: only graphs of finished nested transforms' leaves are cut
     tans = []
     for o in outs:
         if not isinstance(o, Tensor):
@@ -175,6 +216,8 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
         nums = _argnums(argnums, len(args), "jacrev")
         args, fresh = _prepare(args, nums)
         out = f(*args)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"func.jacrev: f must return one Tensor, got {type(out).__name__}")
         wrt = [args[i] for i in nums]
         rows: list[list[Tensor]] = [[] for _ in nums]
         for k in range(max(out.size, 0)):
@@ -255,17 +298,20 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Tensor, tup
     """``out, hvps = hvp(f, primals, tangents)``: the Hessian of the one-element output of
     ``f`` times the tangents, without forming the Hessian: forward mode over the
     gradient (one backward pass recorded, then one jvp through it)."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("func.hvp: primals and tangents must be tuples (or lists): func.hvp(f, (x,), (v,))")
     primals = tuple(_as_tensor(p) for p in primals)
     n = len(primals)
     results: dict = {}
 
     def gradient(*xs):
-        args, _ = _prepare(xs, tuple(range(n)))
+        args, scope = _prepare(xs, tuple(range(n)))
         out = f(*args)
         if not isinstance(out, Tensor) or out.size != 1:
             raise RuntimeError("func.hvp: f must return a one-element Tensor")
         results["out"] = out
         gs = autograd.grad(out, args, create_graph=True, allow_unused=True)
+        scope.done = True
         return tuple(Tensor(np.zeros_like(a.data)) if g is None else g for a, g in zip(args, gs))
 
     _, hv = jvp(gradient, primals, tangents)

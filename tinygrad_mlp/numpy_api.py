@@ -83,6 +83,7 @@ _UFUNCS = {
     np.power: _binary("__pow__"),
     np.matmul: _binary("__matmul__"),
     np.maximum: lambda a, b: _maximum(a, b),
+    np.minimum: lambda a, b: -_maximum(-_lift_pair(a, b)[0], -_lift_pair(a, b)[1]),
     np.negative: lambda a: -a,
     np.positive: lambda a: a,
     np.exp: lambda a: a.exp(),
@@ -111,6 +112,11 @@ _VALUE_UFUNCS = {
 }
 
 
+def _lift_pair(a, b):
+    t = a if _is_tensor(a) else b
+    return _lift_like(a, t), _lift_like(b, t)
+
+
 def _maximum(a, b):
     from .ops import Maximum
 
@@ -129,10 +135,7 @@ def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
             return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
         what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
         why = f" with {', '.join(sorted(extra))}=" if rule is not None else ""
-        raise TypeError(
-            f"{what}{why} is not supported on Tensors that require grad (the engine cannot "
-            f"record it, and running it on the arrays would drop the graph)"
-        )
+        raise TypeError(f"{what}{why} {_UNSUPPORTED}")
     return rule(*inputs)
 
 
@@ -149,6 +152,14 @@ def _mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
 
 def _max(a, axis=None, out=None, keepdims=False, **kw):
     return a.max(axis=axis, keepdims=keepdims)
+
+
+def _min(a, axis=None, out=None, keepdims=False, **kw):
+    return a.min(axis=axis, keepdims=keepdims)
+
+
+def _clip(a, a_min=None, a_max=None, out=None, **kw):
+    return a.clip(kw.get("min", a_min), kw.get("max", a_max))
 
 
 def dot(a, b):
@@ -219,6 +230,9 @@ _FUNCTIONS = {
     np.mean: _mean,
     np.max: _max,
     np.amax: _max,
+    np.min: _min,
+    np.amin: _min,
+    np.clip: _clip,
     np.dot: dot,
     np.where: _where,
     np.transpose: _transpose,
@@ -267,7 +281,19 @@ def array_function(func, types, args: tuple, kwargs: dict):
         return rule(*args, **kwargs)
     if func in _VALUE_FUNCTIONS or not _needs_graph(args) and not _needs_graph(tuple(kwargs.values())):
         return func(*_plain(args), **_plain(kwargs))
-    raise TypeError(
-        f"numpy.{func.__name__} is not supported on Tensors that require grad (the engine cannot "
-        f"record it, and running it on the arrays would drop the graph)"
-    )
+    raise TypeError(f"numpy.{func.__name__} {_UNSUPPORTED}")
+
+
+def supported() -> list[str]:
+    """The numpy functions and ufuncs that record ops on Tensors, by name."""
+    names = {f"np.{f.__name__}" for f in _UFUNCS} | {f"np.{f.__name__}" for f in _FUNCTIONS}
+    return sorted(names)
+
+
+_UNSUPPORTED = (
+    "is not supported on Tensors that require grad: the engine cannot record it, and running it "
+    "on the arrays would drop the graph. Write it with supported numpy functions (see "
+    "tinygrad_mlp.numpy_api.supported(): np.dot, np.matmul, np.sum, np.mean, np.max, np.min, "
+    "np.maximum, np.minimum, np.clip, np.exp, np.log, np.sqrt, np.tanh, np.abs, np.where, ...), "
+    "arithmetic and indexing, or add an op (README: Adding an op)"
+)

@@ -454,6 +454,10 @@ class ReLU(Function):
         return np.where(_value(a) > 0, t[0], 0)
 
 
+# Above these inputs exp(-a) stays finite (it overflows near -88.7 in float32, -709.8 in float64).
+_EXP_SAFE = {np.dtype(np.float16): -11.0, np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
+
+
 class Sigmoid(Function):
     """sigma(a) = 1 / (1 + exp(-a)), accurate for every a.
 
@@ -465,7 +469,14 @@ class Sigmoid(Function):
     name = "sigmoid"
 
     def forward(self, a):
-        e = np.abs(a, out=np.empty_like(a))  # out=: stays an array for 0-d input
+        if a.size and a.min() > _EXP_SAFE.get(a.dtype, 0.0):
+            # fast path: while exp(-a) cannot overflow, 1 / (1 + exp(-a)) is as exact as the
+            # two-branch form below, in four in-place passes
+            out = np.negative(a, out=np.empty_like(a))  # out=: stays an array for 0-d input
+            np.exp(out, out=out)
+            out += 1
+            return np.reciprocal(out, out=out)
+        e = np.abs(a, out=np.empty_like(a))
         np.negative(e, out=e)
         np.exp(e, out=e)  # exp(-|a|), in (0, 1]
         out = np.add(e, 1, out=np.empty_like(e))

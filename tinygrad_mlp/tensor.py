@@ -480,6 +480,19 @@ class Tensor:
         """Maximum over ``axis``; the gradient is split equally among tied maxima."""
         return _apply(ops.Max, self, axis=axis, keepdims=keepdims)
 
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Minimum over ``axis``, as -max(-x): the gradient is split equally among tied minima."""
+        return -((-self).max(axis=axis, keepdims=keepdims))
+
+    def clip(self, min=None, max=None) -> Tensor:  # noqa: A002 (numpy's and PyTorch's names)
+        """Values limited to [min, max] (numbers or arrays): a select, so the gradient is 1
+        inside the range, edges included (as PyTorch's clamp), and 0 outside."""
+        lo = -np.inf if min is None else min
+        hi = np.inf if max is None else max
+        inside = (self.data >= lo) & (self.data <= hi)
+        limit = np.clip(self.data, lo, hi)
+        return _apply(ops.Where, self, Tensor(np.asarray(limit, dtype=self.data.dtype)), cond=inside)
+
     def softmax(self, axis: int = -1) -> Tensor:
         """exp(x) / sum(exp(x)) along ``axis``, shifted by the max so it never overflows."""
         return _apply(ops.Softmax, self, axis=axis)
