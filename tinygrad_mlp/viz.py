@@ -749,6 +749,9 @@ function reveal(g) {  // pan so that the current node is in view (only along the
   const r = g.getBoundingClientRect(), v = view.getBoundingClientRect(), m = 30;
   if (r.left < v.left + m || r.right > v.right - m) tx += v.left + v.width / 2 - (r.left + r.width / 2);
   if (r.top < v.top + m || r.bottom > v.bottom - m) ty += v.top + v.height / 2 - (r.top + r.height / 2);
+  const w = svg.width.baseVal.value * scale, h = svg.height.baseVal.value * scale;
+  if (w > v.width) tx = Math.min(m, Math.max(tx, v.width - w - m));  // no empty band past an edge
+  if (h > v.height) ty = Math.min(m, Math.max(ty, v.height - h - m));
   place();
 }
 
