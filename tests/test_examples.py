@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,14 +67,116 @@ def test_verify_gradients(mnist_dir):
     assert "loss cross_entropy, float64, batch 16: MISMATCH" in out
 
 
+# The tutorial is committed executed, so that GitHub shows its graphs, tables and curves.
+# The test below re-executes it on a small subset and checks that the committed outputs
+# are not stale: cell by cell, the same kinds of output in the same order (text, image/png,
+# image/svg+xml, ...) and the same text (stdout, text/plain, and the words and size of each
+# SVG picture), with numbers equal within 2% (memory addresses and timings masked, runs of
+# whitespace and of dashes collapsed, so a table may change its column widths; numbers
+# below 1e-4, such as round-off and finite-difference errors that vary with the CPU, need
+# only the same order of magnitude). A cell
+# whose output depends on the amount of data or the number of epochs (those that train)
+# carries the cell tag "varies-with-data": only its words are compared, line by line as a
+# set, not its numbers. After changing the notebook, or anything its outputs show,
+# re-execute it on the full data and commit it:
+#
+#     python tools/run_notebooks.py examples/tutorial.ipynb
+#
+# (a full run takes a few minutes: 10 epochs of the original recipe, 5 of the better one).
+TUTORIAL = REPO / "examples" / "tutorial.ipynb"
+VARIES = "varies-with-data"
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+MASKS = (
+    (re.compile(r"0x[0-9a-fA-F]+"), "0x?"),  # memory addresses in reprs
+    (re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:ms|s)\b"), "<time>"),  # timings
+    (re.compile(r"[-=]{2,}"), "---"),  # table rules, as wide as their columns
+)
+
+
+def _outputs(cell) -> tuple[list[str], str]:
+    """A code cell's kinds of output, in order (runs of one kind collapsed), and its text."""
+    kinds, text = [], []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            new = [f"stream:{out.name}"]
+            if out.name == "stdout":
+                text.append(out.text)
+        elif out.output_type == "error":
+            new = ["error"]
+        else:
+            new = sorted(out.data)
+            text.append(out.data.get("text/plain", ""))
+            svg = out.data.get("image/svg+xml", "")
+            if svg:
+                size = re.search(r"<svg[^>]*?width=\"([^\"]*)\"[^>]*?height=\"([^\"]*)\"", svg)
+                text.append("svg " + " ".join(size.groups() if size else ()))
+                text += [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+        for k in new:
+            if not kinds or kinds[-1] != k:
+                kinds.append(k)
+    return kinds, "\n".join(text)
+
+
+def _words_and_numbers(text: str) -> tuple[list[str], list[float]]:
+    for pattern, replacement in MASKS:
+        text = pattern.sub(replacement, text)
+    lines = [" ".join(NUMBER.sub("#", line).split()) for line in text.splitlines()]
+    return [line for line in lines if line], [float(v) for v in NUMBER.findall(text)]
+
+
+def _close(a: float, b: float, rtol: float, atol: float, tiny: float = 1e-4) -> bool:
+    """Equal within rtol; numbers below ``tiny`` on both sides (round-off, finite-difference
+    errors: they change with the CPU's BLAS kernels) only need the same order of magnitude."""
+    if abs(a) < tiny and abs(b) < tiny:
+        return abs(a - b) <= atol or (a * b > 0 and abs(np.log10(abs(a) / abs(b))) <= 1)
+    return bool(np.isclose(a, b, rtol=rtol, atol=atol))
+
+
+def stale_outputs(committed, fresh, rtol: float = 0.02, atol: float = 1e-9) -> list[str]:
+    """How the committed notebook's outputs differ from a fresh execution's, one line per
+    cell that differs (empty: not stale)."""
+    problems = []
+    cells = [(c, f) for c, f in zip(committed.cells, fresh.cells) if c.cell_type == "code"]
+    for n, (old, new) in enumerate(cells, start=1):
+        where = f"code cell {n} ({old.source.splitlines()[0][:50] if old.source else 'empty'!r})"
+        old_kinds, old_text = _outputs(old)
+        new_kinds, new_text = _outputs(new)
+        if old_kinds != new_kinds:
+            problems.append(f"{where}: committed outputs {old_kinds}, a fresh run gives {new_kinds}")
+            continue
+        old_words, old_numbers = _words_and_numbers(old_text)
+        new_words, new_numbers = _words_and_numbers(new_text)
+        if VARIES in old.metadata.get("tags", []):
+            if set(old_words) != set(new_words):
+                problems.append(f"{where}: text {sorted(set(old_words) ^ set(new_words))[:4]} differs")
+        elif old_words != new_words:
+            diff = next((a, b) for a, b in zip(old_words + [""], new_words + [""]) if a != b)
+            problems.append(f"{where}: committed {diff[0]!r}, a fresh run gives {diff[1]!r}")
+        elif len(old_numbers) != len(new_numbers):
+            problems.append(
+                f"{where}: {len(old_numbers)} numbers committed, a fresh run gives {len(new_numbers)}"
+            )
+        else:
+            bad = [(a, b) for a, b in zip(old_numbers, new_numbers) if not _close(a, b, rtol, atol)]
+            if bad:
+                problems.append(f"{where}: committed number {bad[0][0]:g}, a fresh run gives {bad[0][1]:g}")
+    return problems
+
+
 @pytest.mark.skipif(
     shutil.which("dot") is None, reason="the notebook draws graphs inline with Graphviz's dot"
 )
-def test_tutorial_notebook_executes(mnist_dir):
+def test_tutorial_notebook_executes_and_its_committed_outputs_are_current(mnist_dir):
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
-    nb = nbformat.read(REPO / "examples" / "tutorial.ipynb", as_version=4)
+    committed = nbformat.read(TUTORIAL, as_version=4)
+    counts = [c.execution_count for c in committed.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), (
+        "examples/tutorial.ipynb is not committed executed top to bottom: run "
+        "python tools/run_notebooks.py examples/tutorial.ipynb and commit it"
+    )
+    nb = nbformat.read(TUTORIAL, as_version=4)
     env = {
         "TUTORIAL_SUBSET": "3000",
         "TUTORIAL_ORIGINAL_EPOCHS": "2",
@@ -98,8 +203,49 @@ def test_tutorial_notebook_executes(mnist_dir):
     assert "better recipe: " in text
     kinds = {k for o in outputs for k in o.get("data", {})}
     assert {"image/svg+xml", "image/png", "text/html"} <= kinds  # the graph, the plots, the verify table
-    html = "".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
-    assert "MISMATCH" in html and "all gradients agree" in html
+    html_out = "".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
+    assert "MISMATCH" in html_out and "all gradients agree" in html_out
+    problems = stale_outputs(committed, nb)
+    assert not problems, (
+        "examples/tutorial.ipynb's committed outputs are stale; re-execute it with "
+        "`python tools/run_notebooks.py examples/tutorial.ipynb` and commit it (a cell whose output "
+        "depends on the data size may carry the tag 'varies-with-data'):\n" + "\n".join(problems)
+    )
+
+
+def test_the_staleness_check_tells_stale_from_noise():
+    nbformat = pytest.importorskip("nbformat")
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    def notebook(loss: str, table_rule: str, addr: str, picture: bool, acc: str, words: str = "loss"):
+        plot = [new_output("display_data", data={"image/png": "iVBOR", "text/plain": f"<Figure at {addr}>"})]
+        cells = [
+            new_code_cell(
+                "print(loss)",
+                outputs=[new_output("stream", name="stdout", text=f"{words} {loss} in {loss[-1]} s\n")],
+            ),
+            new_code_cell(
+                "table", outputs=[new_output("stream", name="stdout", text=f"a  b\n{table_rule}\n")]
+            ),
+            new_code_cell("plot", outputs=plot if picture else []),
+            new_code_cell("fit", outputs=[new_output("stream", name="stdout", text=acc)]),
+        ]
+        cells[-1].metadata["tags"] = [VARIES]
+        return nbformat.from_dict(new_notebook(cells=cells))
+
+    committed = notebook("157.7", "--  --", "0x7f00", True, "epoch 1/2 acc 10%\nepoch 2/2 acc 21%\n")
+    same = notebook("157.71", "---  ---", "0x7fff", True, "epoch 1/1 acc 9%\n")  # rounding, widths, addresses
+    assert stale_outputs(committed, same) == []
+
+    def first_problem(loss="157.7", picture=True, acc="epoch 1/1 acc 9%\n", words="loss") -> str:
+        return stale_outputs(committed, notebook(loss, "--  --", "0x1", picture, acc, words))[0]
+
+    assert "committed number 157.7, a fresh run gives 170.2" in first_problem(loss="170.2")
+    assert _close(5.4e-06, 1.6e-06, 0.02, 1e-9) and _close(1e-20, -3e-20, 0.02, 1e-9)  # noise
+    assert not _close(5.4e-06, 2e-07, 0.02, 1e-9) and not _close(3e-05, -3e-05, 0.02, 1e-9)
+    assert "image/png" in first_problem(picture=False)
+    assert "committed 'loss # in <time>', a fresh run gives 'cost # in <time>'" in first_problem(words="cost")
+    assert first_problem(acc="accuracy 9%\n").startswith("code cell 4")  # tagged: its words still count
 
 
 def test_higher_order(tmp_path):

@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--show-data", action="store_true", help="print the values of small tensors")
     g.add_argument("--show-grad", action=argparse.BooleanOptionalAction, default=True, help="show gradients")
     g.add_argument("--direction", choices=("forward", "backward"), default="forward", help="edge direction")
-    g.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom")
+    g.add_argument(
+        "--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right"
+    )
     g.add_argument("--max-nodes", type=_positive_int, help="cut the graph after this many tensors")
     g.add_argument("--legend", action="store_true", help="draw the colour legend")
     g.add_argument(

@@ -225,9 +225,10 @@ def mse_loss(pred: Tensor, target) -> Tensor:
 
 def sse_loss(pred: Tensor, target) -> Tensor:
     """0.5 * sum((pred - target)**2) over the batch: the loss whose gradient the
-    original hand-written network uses (its ``dout = y_pred - y``)."""
+    original hand-written network uses (its ``dout = y_pred - y``). A target given as
+    an array becomes a Tensor named ``y``, as the graph pictures label it."""
     if not isinstance(target, Tensor):
-        target = Tensor(np.asarray(target, dtype=pred.dtype))
+        target = Tensor(np.asarray(target, dtype=pred.dtype), name="y")
     return ops.HalfSSE.apply(pred, target)
 
 
