@@ -50,17 +50,19 @@ def find_hangul_font(candidates: tuple[str, ...] = HANGUL_FONTS) -> str | None:
 
 
 def use_hangul_font(candidates: tuple[str, ...] = HANGUL_FONTS) -> str | None:
-    """Make matplotlib draw text in a font with Hangul, when one is installed.
+    """Make matplotlib draw Hangul in a font that has it, when one is installed.
 
-    Sets ``font.family`` to the font found and turns ``axes.unicode_minus`` off (Korean
-    fonts such as NanumGothic lack the Unicode minus sign, so negative ticks would show a
-    box). Returns the family chosen, or None, leaving every setting as it was, when no
-    font of ``candidates`` is installed.
+    Appends the font found to ``font.family``, so Latin letters, digits and the minus sign
+    keep the current font (DejaVu Sans by default) and matplotlib falls back to the Hangul
+    font glyph by glyph. Putting the Hangul font first would break log-axis ticks such as
+    10^-2: their mathtext takes its minus sign from the first family, and Korean fonts such
+    as NanumGothic have none. Returns the family added, or None, leaving every setting as it
+    was, when no font of ``candidates`` is installed.
     """
     import matplotlib as mpl
 
     family = find_hangul_font(candidates)
     if family is not None:
-        mpl.rcParams["font.family"] = family
-        mpl.rcParams["axes.unicode_minus"] = False
+        current = [f for f in mpl.rcParams["font.family"] if f != family]
+        mpl.rcParams["font.family"] = [*current, family]
     return family
