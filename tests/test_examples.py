@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -64,20 +65,43 @@ def test_verify_gradients(mnist_dir):
     assert "loss cross_entropy, float64, batch 16: MISMATCH" in out
 
 
+# notebook -> (its environment, texts its outputs must print); the Korean one retells the same
+# cells, so less data is enough to execute every one of them
+NOTEBOOKS = {
+    "tutorial.ipynb": (
+        {"TUTORIAL_SUBSET": "3000", "TUTORIAL_ORIGINAL_EPOCHS": "2", "TUTORIAL_BETTER_EPOCHS": "2"},
+        ["gradcheck: True", "dW matches x.T @ dout: True", "better recipe: "],
+    ),
+    "tutorial.ko.ipynb": (
+        {"TUTORIAL_SUBSET": "1000", "TUTORIAL_ORIGINAL_EPOCHS": "1", "TUTORIAL_BETTER_EPOCHS": "1"},
+        ["gradcheck 결과: True", "dW와 x.T @ dout 일치: True", "더 나은 방법: 1 에폭 뒤"],
+    ),
+}
+
+
+def glyph_complaints(outputs: list) -> list[str]:
+    """What matplotlib said, in a notebook's outputs, about characters its font lacks (drawn as boxes)."""
+    said = ["".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream"]
+    return [t for t in said if "missing from font" in t or "does not have a glyph" in t]
+
+
 @pytest.mark.skipif(
     shutil.which("dot") is None, reason="the notebook draws graphs inline with Graphviz's dot"
 )
-def test_tutorial_notebook_executes(mnist_dir):
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_tutorial_notebook_executes(mnist_dir, name):
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
-    nb = nbformat.read(REPO / "examples" / "tutorial.ipynb", as_version=4)
+    nb = nbformat.read(REPO / "examples" / name, as_version=4)
+    knobs, texts = NOTEBOOKS[name]
     env = {
-        "TUTORIAL_SUBSET": "3000",
-        "TUTORIAL_ORIGINAL_EPOCHS": "2",
-        "TUTORIAL_BETTER_EPOCHS": "2",
+        **knobs,
         "TINYGRAD_MLP_DATA": mnist_dir,
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        # one BLAS thread: on a busy 2-core machine two spinning threads made a step 20x slower
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits the environment
@@ -94,9 +118,32 @@ def test_tutorial_notebook_executes(mnist_dir):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "gradcheck: True" in text and "dW matches x.T @ dout: True" in text
-    assert "better recipe: " in text
+    for expected in texts:
+        assert expected in text
     kinds = {k for o in outputs for k in o.get("data", {})}
     assert {"image/svg+xml", "image/png", "text/html"} <= kinds  # the graph, the plots, the verify table
     html = "".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
     assert "MISMATCH" in html and "all gradients agree" in html
+    if name.endswith(".ko.ipynb"):
+        from tinygrad_mlp.fonts import find_hangul_font
+
+        font = find_hangul_font()
+        assert (f"그래프 글꼴: {font}" if font else "한글 글꼴 없음") in text
+        if font:  # then no Korean title, label or tick may fall back to a box
+            assert glyph_complaints(outputs) == []
+    else:
+        assert glyph_complaints(outputs) == []
+
+
+def test_the_korean_notebook_is_committed_with_its_outputs():
+    # its readers read it on the web without running it: every code cell keeps its outputs,
+    # none an error or a missing glyph, and the plots are there
+    nb = json.loads((REPO / "examples" / "tutorial.ko.ipynb").read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] for c in code), "examples/tutorial.ko.ipynb: run it and save it with outputs"
+    outputs = [o for c in code for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert glyph_complaints(outputs) == []
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # digits, sigmoid, stall, recipes
+    text = "".join("".join(o.get("text", "")) for o in outputs)
+    assert "epoch 10/10" in text and "더 나은 방법: 5 에폭 뒤" in text  # the full run, not the test's
