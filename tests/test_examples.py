@@ -147,3 +147,20 @@ def test_the_korean_notebook_is_committed_with_its_outputs():
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # digits, sigmoid, stall, recipes
     text = "".join("".join(o.get("text", "")) for o in outputs)
     assert "epoch 10/10" in text and "더 나은 방법: 5 에폭 뒤" in text  # the full run, not the test's
+
+
+def test_higher_order(tmp_path):
+    import re
+
+    out = run_example("higher_order.py", "--quick", "--out", str(tmp_path))
+    assert "d2y/dx2 = 12 (6x = 12), d3y/dx3 = 6 (6)" in out
+    ours, exact = re.search(
+        r"= (-?\d\.\d+)  \(-2 tanh\(x\)\(1 - tanh\(x\)\^2\) = (-?\d\.\d+)\)", out
+    ).groups()
+    assert ours == exact
+    last = re.findall(r"step +\d+: p = \(([-\d.]+), ([-\d.]+)\)", out)[-1]
+    assert abs(float(last[0]) - 1) < 1e-6 and abs(float(last[1]) - 1) < 1e-6  # Newton converged
+    rel = float(re.search(r"finite differences of the gradient: ([\d.e+-]+) of", out).group(1))
+    assert rel < 1e-6
+    svg = (tmp_path / "double_backward.svg").read_text()
+    assert svg.count('<g id="node') >= 4  # x, and the ops backprop recorded (pow, mul ...)
