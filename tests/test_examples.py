@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,7 +75,12 @@ NOTEBOOKS = {
     ),
     "tutorial.ko.ipynb": (
         {"TUTORIAL_SUBSET": "1000", "TUTORIAL_ORIGINAL_EPOCHS": "1", "TUTORIAL_BETTER_EPOCHS": "1"},
-        ["gradcheck 결과: True", "dW와 x.T @ dout 일치: True", "더 나은 방법: 1 에폭 뒤"],
+        [
+            "gradcheck 결과: True",
+            "dW와 x.T @ dout 일치: True",
+            "더 나은 방법: 1 에폭 뒤",
+            "노트북의 MLP: True",
+        ],
     ),
 }
 
@@ -164,3 +170,15 @@ def test_higher_order(tmp_path):
     assert rel < 1e-6
     svg = (tmp_path / "double_backward.svg").read_text()
     assert svg.count('<g id="node') >= 4  # x, and the ops backprop recorded (pow, mul ...)
+
+
+def test_the_korean_notebook_has_the_english_ones_numbered_sections():
+    def sections(name: str) -> list[str]:
+        nb = json.loads((REPO / "examples" / name).read_text(encoding="utf-8"))
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        return re.findall(r"^## (\d+)\.", text, re.M)
+
+    english, korean = sections("tutorial.ipynb"), sections("tutorial.ko.ipynb")
+    assert korean == english, (
+        f"tutorial.ko.ipynb has sections {korean}, tutorial.ipynb {english}: retell the new ones"
+    )
