@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -163,26 +164,54 @@ def stale_outputs(committed, fresh, rtol: float = 0.02, atol: float = 1e-9) -> l
     return problems
 
 
+# notebook -> (its environment, texts its outputs must print); the Korean one retells the same
+# cells, so less data is enough to execute every one of them
+NOTEBOOKS = {
+    "tutorial.ipynb": (
+        {"TUTORIAL_SUBSET": "3000", "TUTORIAL_ORIGINAL_EPOCHS": "2", "TUTORIAL_BETTER_EPOCHS": "2"},
+        ["gradcheck: True", "dW matches x.T @ dout: True", "better recipe: "],
+    ),
+    "tutorial.ko.ipynb": (
+        {"TUTORIAL_SUBSET": "1000", "TUTORIAL_ORIGINAL_EPOCHS": "1", "TUTORIAL_BETTER_EPOCHS": "1"},
+        [
+            "gradcheck 결과: True",
+            "dW와 x.T @ dout 일치: True",
+            "더 나은 방법: 1 에폭 뒤",
+            "노트북의 MLP: True",
+        ],
+    ),
+}
+
+
+def glyph_complaints(outputs: list) -> list[str]:
+    """What matplotlib said, in a notebook's outputs, about characters its font lacks (drawn as boxes)."""
+    said = ["".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream"]
+    return [t for t in said if "missing from font" in t or "does not have a glyph" in t]
+
+
 @pytest.mark.skipif(
     shutil.which("dot") is None, reason="the notebook draws graphs inline with Graphviz's dot"
 )
-def test_tutorial_notebook_executes_and_its_committed_outputs_are_current(mnist_dir):
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_tutorial_notebook_executes(mnist_dir, name):
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
-    committed = nbformat.read(TUTORIAL, as_version=4)
+    committed = nbformat.read(REPO / "examples" / name, as_version=4)
     counts = [c.execution_count for c in committed.cells if c.cell_type == "code"]
     assert counts == list(range(1, len(counts) + 1)), (
-        "examples/tutorial.ipynb is not committed executed top to bottom: run "
-        "python tools/run_notebooks.py examples/tutorial.ipynb and commit it"
+        f"examples/{name} is not committed executed top to bottom: run "
+        f"python tools/run_notebooks.py examples/{name} and commit it"
     )
-    nb = nbformat.read(TUTORIAL, as_version=4)
+    nb = nbformat.read(REPO / "examples" / name, as_version=4)
+    knobs, texts = NOTEBOOKS[name]
     env = {
-        "TUTORIAL_SUBSET": "3000",
-        "TUTORIAL_ORIGINAL_EPOCHS": "2",
-        "TUTORIAL_BETTER_EPOCHS": "2",
+        **knobs,
         "TINYGRAD_MLP_DATA": mnist_dir,
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        # one BLAS thread: on a busy 2-core machine two spinning threads made a step 20x slower
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits the environment
@@ -199,18 +228,43 @@ def test_tutorial_notebook_executes_and_its_committed_outputs_are_current(mnist_
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "gradcheck: True" in text and "dW matches x.T @ dout: True" in text
-    assert "better recipe: " in text
+    for expected in texts:
+        assert expected in text
     kinds = {k for o in outputs for k in o.get("data", {})}
     assert {"image/svg+xml", "image/png", "text/html"} <= kinds  # the graph, the plots, the verify table
     html_out = "".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
     assert "MISMATCH" in html_out and "all gradients agree" in html_out
-    problems = stale_outputs(committed, nb)
-    assert not problems, (
-        "examples/tutorial.ipynb's committed outputs are stale; re-execute it with "
-        "`python tools/run_notebooks.py examples/tutorial.ipynb` and commit it (a cell whose output "
-        "depends on the data size may carry the tag 'varies-with-data'):\n" + "\n".join(problems)
-    )
+    if name.endswith(".ko.ipynb"):
+        from tinygrad_mlp.fonts import find_hangul_font
+
+        font = find_hangul_font()
+        assert (f"그래프 글꼴: {font}" if font else "한글 글꼴 없음") in text
+        if font:  # then no Korean title, label or tick may fall back to a box
+            assert glyph_complaints(outputs) == []
+    else:
+        assert glyph_complaints(outputs) == []
+
+    if name == "tutorial.ipynb":
+        problems = stale_outputs(committed, nb)
+        assert not problems, (
+            "examples/tutorial.ipynb's committed outputs are stale; re-execute it with "
+            "`python tools/run_notebooks.py examples/tutorial.ipynb` and commit it (a cell whose output "
+            "depends on the data size may carry the tag 'varies-with-data'):\n" + "\n".join(problems)
+        )
+
+
+def test_the_korean_notebook_is_committed_with_its_outputs():
+    # its readers read it on the web without running it: every code cell keeps its outputs,
+    # none an error or a missing glyph, and the plots are there
+    nb = json.loads((REPO / "examples" / "tutorial.ko.ipynb").read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] for c in code), "examples/tutorial.ko.ipynb: run it and save it with outputs"
+    outputs = [o for c in code for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert glyph_complaints(outputs) == []
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # digits, sigmoid, stall, recipes
+    text = "".join("".join(o.get("text", "")) for o in outputs)
+    assert "epoch 10/10" in text and "더 나은 방법: 5 에폭 뒤" in text  # the full run, not the test's
 
 
 def test_the_staleness_check_tells_stale_from_noise():
@@ -263,3 +317,15 @@ def test_higher_order(tmp_path):
     assert rel < 1e-6
     svg = (tmp_path / "double_backward.svg").read_text()
     assert svg.count('<g id="node') >= 4  # x, and the ops backprop recorded (pow, mul ...)
+
+
+def test_the_korean_notebook_has_the_english_ones_numbered_sections():
+    def sections(name: str) -> list[str]:
+        nb = json.loads((REPO / "examples" / name).read_text(encoding="utf-8"))
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        return re.findall(r"^## (\d+)\.", text, re.M)
+
+    english, korean = sections("tutorial.ipynb"), sections("tutorial.ko.ipynb")
+    assert korean == english, (
+        f"tutorial.ko.ipynb has sections {korean}, tutorial.ipynb {english}: retell the new ones"
+    )
