@@ -46,8 +46,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_model_options(p: argparse.ArgumentParser, defaults_from: str) -> None:
-    """Options that say which network and loss (shared by train, verify, graph, bench)."""
+TRAIN_LOSSES = ("sse", "cross_entropy", "mse")
+LOSS_HELP = (
+    "sse = 0.5*sum((y_pred-y)^2), the original's (default); mse = mean((y_pred-y)^2); "
+    "cross_entropy = softmax cross-entropy on logits, mean over the batch"
+)
+
+
+def _add_model_options(
+    p: argparse.ArgumentParser, defaults_from: str, losses: Sequence[str] = TRAIN_LOSSES, loss_help: str = ""
+) -> None:
+    """Options that say which network and loss (shared by train, verify and graph)."""
     p.add_argument(
         "--sizes", type=_int_list, help=f"layer widths, e.g. 784,128,64,32,10 (default: {defaults_from})"
     )
@@ -56,11 +65,9 @@ def _add_model_options(p: argparse.ArgumentParser, defaults_from: str) -> None:
     p.add_argument(
         "--output-activation",
         choices=("sigmoid", "relu", "tanh", "none"),
-        help="output activation (default: none for cross_entropy, which takes logits; else sigmoid)",
+        help="output activation (default: none, i.e. logits, for cross_entropy; sigmoid for the other losses)",
     )
-    p.add_argument(
-        "--loss", choices=("sse", "cross_entropy", "mse"), help="sse = 0.5*sum((y_pred-y)^2), the original's"
-    )
+    p.add_argument("--loss", choices=losses, help=LOSS_HELP + loss_help)
     p.add_argument("--init", choices=("original", "xavier", "he"), help="weight initialisation")
     p.add_argument("--dtype", choices=("float32", "float64"), help="floating point type")
     p.add_argument("--seed", type=int, help="random seed for initialisation and shuffling (default 0)")
@@ -110,11 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="automatic vs hand-written vs numerical gradients, side by side",
         description="Compare, on one MNIST batch, the autograd gradients of the chosen loss with the "
-        "hand-written network's (dout = y_pred - y) and with float64 finite differences. "
-        "Exit status 0 only when they agree. --loss cross_entropy is the loss the original "
-        "notebook printed, -sum(y log y_pred)/N: its gradient is not what the notebook computed.",
+        "hand-written network's (dout = y_pred - y, the gradient of 0.5*SSE whatever the loss) and with "
+        "float64 finite differences. Exit status 0 exactly when the last line says all gradients agree "
+        "(1 on a mismatch, 2 on bad input). Only --loss sse can agree; for the others a note explains the "
+        "difference. --loss printed_ce is the loss the original notebook printed, -sum(y log y_pred)/N "
+        "on sigmoid outputs: its gradient is not what the notebook computed.",
     )
-    _add_model_options(v, "the original network")
+    _add_model_options(
+        v,
+        "the original network",
+        (*TRAIN_LOSSES, "printed_ce"),
+        "; printed_ce = -sum(y*log(y_pred))/N, the original notebook's printed loss (sigmoid outputs only)",
+    )
     v.add_argument("--batch-size", type=_positive_int, default=125)
     v.add_argument(
         "--steps", type=int, default=0, help="also train both networks K SGD steps and compare weights"
@@ -192,9 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---------------------------------------------------------------- helpers shared by commands
 
 
-def _model_config(args: argparse.Namespace, base, logits_for_cross_entropy: bool = True):
+def _model_config(args: argparse.Namespace, base):
     """The TrainConfig ``base`` with the model options the user gave. Unless told, the
-    output activation is none (logits) for cross_entropy, which takes logits."""
+    output activation is none (logits) for cross_entropy, which takes logits, and
+    the base's (else sigmoid) for the other losses."""
     from dataclasses import replace
 
     changes = {}
@@ -210,8 +225,7 @@ def _model_config(args: argparse.Namespace, base, logits_for_cross_entropy: bool
     cfg = replace(base, **changes)
     out_act = args.output_activation
     if out_act is None:
-        logits = logits_for_cross_entropy and cfg.loss == "cross_entropy"
-        out_act = None if logits else (base.output_activation or "sigmoid")
+        out_act = None if cfg.loss == "cross_entropy" else (base.output_activation or "sigmoid")
     return replace(cfg, output_activation=None if out_act == "none" else out_act)
 
 
@@ -317,11 +331,12 @@ def _run_verify(args: argparse.Namespace) -> int:
 
     from . import nn
     from .train import ORIGINAL, check_config, make_rng
-    from .verify import compare_gradients
+    from .verify import check_loss, compare_gradients
 
-    cfg = _model_config(args, replace(ORIGINAL, dtype="float64"), logits_for_cross_entropy=False)
+    cfg = _model_config(args, replace(ORIGINAL, dtype="float64"))
     try:
-        check_config(replace(cfg, lr=args.lr))
+        check_config(replace(cfg, lr=args.lr, loss="sse"))
+        check_loss(cfg.loss, cfg.output_activation)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if args.steps < 0:
