@@ -423,8 +423,9 @@ def _notes(report, auto, hand, target, center, resolution, eps, skipped) -> list
     if raised:
         notes.append(
             f"finite differences of a loss of |L| = {abs(center):.3g} with step {eps:g} resolve a derivative "
-            f"only to about 10*|L|*2.2e-16/{eps:g} = {resolution:.1e} (|L| sums over the batch, so it grows "
-            f"with it); for {', '.join(r.name for r in raised)}, whose gradients are small, that is more than "
+            f"only to about 10*|L|*2.2e-16/{eps:g} = {resolution:.1e}"
+            + (" (|L| sums over the batch, so it grows with it)" if report.loss == "sse" else "")
+            + f"; for {', '.join(r.name for r in raised)}, whose gradients are small, that is more than "
             f"{report.num_tol:g} of the gradient, so their numerical tolerance is that resolution (column num tol)"
         )
     if report.dtype == "float32":
