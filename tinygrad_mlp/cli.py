@@ -80,7 +80,8 @@ def _add_model_options(
     p.add_argument(
         "--output-activation",
         choices=("sigmoid", "relu", "tanh", "none"),
-        help="output activation (default: none, i.e. logits, for cross_entropy; sigmoid for the other losses)",
+        help="output activation (default: none, i.e. logits, for cross_entropy; else sigmoid, "
+        "or, with train --resume, the checkpoint's)",
     )
     p.add_argument("--loss", choices=losses, help=LOSS_HELP + loss_help)
     p.add_argument("--init", choices=("original", "xavier", "he"), help="weight initialisation")
