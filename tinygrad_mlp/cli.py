@@ -63,13 +63,16 @@ def _positive_int(text: str) -> int:
 
 TRAIN_LOSSES = ("sse", "cross_entropy", "mse")
 LOSS_HELP = (
-    "sse = 0.5*sum((y_pred-y)^2), the original's (default); mse = mean((y_pred-y)^2); "
+    "sse = 0.5*sum((y_pred-y)^2), the original's; mse = mean((y_pred-y)^2); "
     "cross_entropy = softmax cross-entropy on logits, mean over the batch"
 )
 
 
 def _add_model_options(
-    p: argparse.ArgumentParser, defaults_from: str, losses: Sequence[str] = TRAIN_LOSSES, loss_help: str = ""
+    p: argparse.ArgumentParser,
+    defaults_from: str,
+    losses: Sequence[str] = TRAIN_LOSSES,
+    loss_help: str = "; default sse",
 ) -> None:
     """Options that say which network and loss (shared by train, verify and graph)."""
     p.add_argument(
@@ -107,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--recipe", choices=("original", "better"), default="original", help="the defaults to start from"
     )
-    _add_model_options(t, "the recipe's")
+    _add_model_options(
+        t, "the recipe's", loss_help="; default: the recipe's (original: sse, better: cross_entropy)"
+    )
     t.add_argument("--optimizer", choices=("sgd", "adam"))
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
@@ -147,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         v,
         "the original network",
         (*TRAIN_LOSSES, "printed_ce"),
-        "; printed_ce = -sum(y*log(y_pred))/N, the original notebook's printed loss (sigmoid outputs only)",
+        "; printed_ce = -sum(y*log(y_pred))/N, the original notebook's printed loss (sigmoid outputs only); "
+        "default sse",
     )
     v.add_argument("--batch-size", type=_positive_int, default=125)
     v.add_argument(
