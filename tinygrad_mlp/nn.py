@@ -211,12 +211,18 @@ class MLP(Module):
 def cross_entropy(logits: Tensor, target) -> Tensor:
     """Mean softmax cross-entropy of ``logits`` (N, C) against class indices (N,) or
     one-hot / probability rows (N, C). Stable for any logits; fused backward
-    (softmax - target) / N."""
+    (softmax - target) / N.
+
+    Class indices are integers: an int array or a list of ints. As in PyTorch, float
+    class indices are refused, even whole numbers (a Tensor holds floats, so class
+    indices are never a Tensor); a float target is a row of probabilities."""
     t = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if t.ndim == 1 and t.dtype.kind == "f":
-        if not np.all(t == np.round(t)):
-            raise ValueError("cross_entropy: 1-D targets are class indices and must be whole numbers")
-        t = t.astype(np.int64)
+    if t.ndim == 1 and t.dtype.kind not in "iu":
+        raise ValueError(
+            f"cross_entropy: class indices of shape (N,) must be integers, got {t.dtype} "
+            f"(as in PyTorch, float class indices are refused: pass an int array, e.g. "
+            f"labels.astype(int), or probability rows of shape (N, C))"
+        )
     return ops.CrossEntropy.apply(logits, target=t)
 
 
