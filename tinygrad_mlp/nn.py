@@ -213,16 +213,19 @@ def cross_entropy(logits: Tensor, target) -> Tensor:
     one-hot / probability rows (N, C). Stable for any logits; fused backward
     (softmax - target) / N.
 
-    Class indices are integers: an int array or a list of ints. As in PyTorch, float
-    class indices are refused, even whole numbers (a Tensor holds floats, so class
-    indices are never a Tensor); a float target is a row of probabilities."""
+    Class indices of shape (N,) may be ints or whole-number floats: a Tensor always holds
+    floats, so labels wrapped in a Tensor (``Tensor(labels)``) arrive as floats. (PyTorch
+    refuses float class indices because its tensors keep integer dtypes; this engine's
+    cannot.) A fractional index is refused; a float target of shape (N, C) is rows of
+    probabilities."""
     t = np.asarray(target.data if isinstance(target, Tensor) else target)
     if t.ndim == 1 and t.dtype.kind not in "iu":
-        raise ValueError(
-            f"cross_entropy: class indices of shape (N,) must be integers, got {t.dtype} "
-            f"(as in PyTorch, float class indices are refused: pass an int array, e.g. "
-            f"labels.astype(int), or probability rows of shape (N, C))"
-        )
+        if t.dtype.kind != "f" or not np.all(t == np.round(t)):
+            raise ValueError(
+                f"cross_entropy: class indices of shape (N,) must be whole numbers, got {t.dtype} "
+                f"values such as {t[t != np.round(t)][:1].tolist() if t.dtype.kind == 'f' else t[:1].tolist()}"
+            )
+        t = t.astype(np.int64)
     return ops.CrossEntropy.apply(logits, target=t)
 
 
