@@ -257,6 +257,7 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
     check_mutation = MUTATED[0] > 0
     found = {}
     stored = set()  # ids of the arrays this call stored in some .grad
+    ndarray = np.ndarray
     for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None:  # nothing flows here (pruned, or a backward returned None)
@@ -264,15 +265,14 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
         ctx = node._ctx
         if store:
             if node.grad is not None:
-                node.grad = node.grad + g
+                acc = node.grad + g
+                node.grad = acc if type(acc) is ndarray else np.asarray(acc)  # 0-d sums are scalars
             elif ctx is None and (g.base is not None or id(g) in stored):
                 # A leaf gets an array of its own, not a view shared with another tensor's
                 # .grad, so that changing one gradient in place never changes another.
                 node.grad = g.copy()
             else:
                 node.grad = g
-            if type(node.grad) is not np.ndarray:  # numpy makes 0-d sums scalars
-                node.grad = np.asarray(node.grad)
             stored.add(id(node.grad))
             if on_visit is not None:
                 on_visit(node)
@@ -296,14 +296,15 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
         for parent, pg in zip(ctx.parents, in_grads):
             if pg is None or not parent.requires_grad:
                 continue
+            data = parent.data
             if lift is not None:
                 pg = lift(pg, parent)
-            elif type(pg) is not np.ndarray or pg.dtype != parent.data.dtype:
-                pg = _fit(pg, parent.data)
-            if pg.shape != parent.data.shape:
+            elif type(pg) is not ndarray or pg.dtype != data.dtype:
+                pg = _fit(pg, data)
+            if pg.shape != data.shape:
                 raise RuntimeError(
                     f"backward of '{ctx.name}' returned a gradient of shape {pg.shape} "
-                    f"for an input of shape {parent.data.shape}"
+                    f"for an input of shape {data.shape}"
                 )
             key = id(parent)
             prev = grads.get(key)

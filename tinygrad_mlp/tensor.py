@@ -81,8 +81,8 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
     t = _new_tensor(Tensor)
     t.data, t.grad, t.name = out, None, None
     mode = MODE.get()
-    needs = tuple([x.requires_grad for x in inputs])
-    if mode.enabled and True in needs:
+    needs = tuple([x.requires_grad for x in inputs]) if mode.enabled else ()
+    if True in needs:
         fn.parents = inputs
         fn.arrays = arrays
         fn.needs_input_grad = needs
@@ -91,9 +91,11 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
                 fn.created_at = _caller()
             if mode.in_backward:
                 fn.in_backward = True
-        t.requires_grad, t._ctx = True, fn
+        t.requires_grad = True
+        t._ctx = fn
     else:
-        t.requires_grad, t._ctx = False, None
+        t.requires_grad = False
+        t._ctx = None
     if mode.fw:
         _push_tangents(fn, inputs, t, mode.fw)
     return t
