@@ -97,11 +97,17 @@ MASKS = (
 def _outputs(cell) -> tuple[list[str], str]:
     """A code cell's kinds of output, in order (runs of one kind collapsed), and its text."""
     kinds, text = [], []
+    stream_open = False  # the last piece of text is stdout, still growing
     for out in cell.outputs:
+        after_stdout, stream_open = stream_open, False
         if out.output_type == "stream":
             new = [f"stream:{out.name}"]
-            if out.name == "stdout":
-                text.append(out.text)
+            if out.name == "stdout":  # a stream arrives in chunks split anywhere, mid-line too
+                if after_stdout:
+                    text[-1] += out.text
+                else:
+                    text.append(out.text)
+                stream_open = True
         elif out.output_type == "error":
             new = ["error"]
         else:

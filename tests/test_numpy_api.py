@@ -226,3 +226,23 @@ def test_grad_mode_is_per_thread():
         assert not is_grad_enabled()
     thread.join(5)
     assert seen == [True, True]
+
+
+class Float64Gradient(Function):
+    """An op of one's own whose backward returns float64 for a float32 input."""
+
+    name = "float64_gradient"
+
+    def forward(self, a):
+        return a * 2
+
+    def backward(self, g):
+        return (np.full(g.shape, 2.0, dtype=np.float64) * g,)
+
+
+def test_a_gradient_of_another_dtype_is_cast_to_its_input_dtype():
+    x = Tensor([1.0, 2.0], requires_grad=True)  # float32
+    y = Float64Gradient.apply(x)
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32 and y.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, 8 * x.data)

@@ -272,7 +272,7 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
                 # .grad, so that changing one gradient in place never changes another.
                 node.grad = g.copy()
             else:
-                node.grad = g
+                node.grad = g if type(g) is ndarray else np.asarray(g)
             stored.add(id(node.grad))
             if on_visit is not None:
                 on_visit(node)
