@@ -434,3 +434,8 @@ def test_transform_arguments_are_checked():
         func.jvp(lambda t: t, x, x)
     with pytest.raises(TypeError, match="func.jacrev: f must return one Tensor"):
         func.jacrev(lambda t: (t, t))(x)
+    _, vjp_fn = func.vjp(lambda t: t * 2, x)
+    with pytest.raises(
+        RuntimeError, match=r"func.vjp: the cotangent has shape \(3,\) but f's output has \(2,\)"
+    ):
+        vjp_fn(Tensor([1.0, 2.0, 3.0]))
