@@ -439,3 +439,28 @@ def test_transform_arguments_are_checked():
         RuntimeError, match=r"func.vjp: the cotangent has shape \(3,\) but f's output has \(2,\)"
     ):
         vjp_fn(Tensor([1.0, 2.0, 3.0]))
+
+
+def test_mutation_survivors_pinned_down():
+    # abs at exactly 0: derivative and tangent 0, as PyTorch's sign(0)
+    x = Tensor([0.0, -2.0, 3.0], requires_grad=True)
+    (g,) = grad(x.abs().sum(), x)
+    np.testing.assert_array_equal(g.data, [0.0, -1.0, 1.0])
+    np.testing.assert_array_equal(
+        func.jvp(lambda t: t.abs(), (x,), (Tensor([1.0, 1.0, 1.0]),))[1].data, [0, -1, 1]
+    )
+    # forward ops are not marked as backward-pass ops; those create_graph records are
+    y = (x * x).sum()
+    assert not y._ctx.in_backward
+    (gy,) = grad(y, x, create_graph=True)
+    assert gy._ctx.in_backward
+    # a Jacobian with respect to an empty argument has the right (empty) shape
+    jac = func.jacfwd(lambda t: t.sum() * Tensor([1.0, 2.0]))(Tensor(np.zeros((0, 3))))
+    assert jac.shape == (2, 0, 3)
+    with pytest.raises(TypeError, match="func.hvp: primals and tangents must be tuples"):
+        func.hvp(lambda t: t.sum(), x, x)
+    with pytest.raises(Exception, match="cross_entropy: target must be class indices"):
+        from tinygrad_mlp import nn
+
+        nn.cross_entropy(Tensor(np.zeros((3, 4))), np.zeros((3, 5)))
+    np.testing.assert_array_equal(np.negative(x).data, -x.data)
