@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also draw the step's graph, parameters coloured by agreement (its folder must exist)",
     )
+    v.add_argument("--layers", action="store_true", help="check the notebook's own FCLayer and MLP instead")
     v.set_defaults(run=_run_verify)
 
     g = sub.add_parser(
@@ -187,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--show-data", action="store_true", help="print the values of small tensors")
     g.add_argument("--show-grad", action=argparse.BooleanOptionalAction, default=True, help="show gradients")
     g.add_argument("--direction", choices=("forward", "backward"), default="forward", help="edge direction")
-    g.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom")
+    g.add_argument(
+        "--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right"
+    )
     g.add_argument("--max-nodes", type=_positive_int, help="cut the graph after this many tensors")
     g.add_argument("--legend", action="store_true", help="draw the colour legend")
     g.add_argument(
@@ -207,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--sizes", type=_int_list, default=(784, 128, 64, 32, 10), help="layer widths")
     b.add_argument("--batch-size", type=_positive_int, default=125)
+    b.add_argument(
+        "--batch-sizes",
+        type=_int_list,
+        help="a sweep: time every engine at each of these batch sizes (e.g. 1,16,125,1024) and print "
+        "the ratios per size",
+    )
+    b.add_argument(
+        "--loss",
+        choices=("sse", "generic"),
+        default="sse",
+        help="autograd's loss: sse, the fused 0.5*SSE op (default); generic, 0.5 * ((out - y) ** 2).sum() "
+        "as a learner writes it",
+    )
     b.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     b.add_argument(
         "--steps", type=_positive_int, default=300, help="timed steps per engine (after 20 of warm-up)"
@@ -214,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=_positive_int, help="BLAS (and torch) threads (default: as set up)")
     b.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
     b.add_argument("--profile", action="store_true", help="split the autograd step into its parts")
+    b.add_argument(
+        "--mode",
+        choices=("step", "hvp"),
+        default="step",
+        help="step: training steps (default); hvp: a jvp and a Hessian-vector product of the loss "
+        "against a forward and a gradient (with torch.func beside them when installed)",
+    )
     b.set_defaults(run=_run_bench)
     return parser
 
@@ -420,6 +443,10 @@ def _one_batch(args: argparse.Namespace, size: int, rng):
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    if args.layers:  # the original notebook's classes, their own numpy code: layercheck.check_backward
+        from .layercheck import verify_layers
+
+        return verify_layers(args.seed, args.batch_size, args.samples)
     from dataclasses import replace
 
     import numpy as np
@@ -542,19 +569,32 @@ def _run_bench(args: argparse.Namespace) -> int:
     if len(args.sizes) < 2:
         raise CliError(f"--sizes needs at least two widths, got {','.join(map(str, args.sizes))}")
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
-    print(
-        f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, 0.5*SSE, SGD, batch {args.batch_size}; "
-        f"{args.steps} steps per engine and dtype"
-    )
-    results = bench.run(
-        sizes=args.sizes,
-        batch=args.batch_size,
-        dtypes=dtypes,
-        steps=args.steps,
-        threads=args.threads,
-        use_torch=not args.no_torch,
-    )
-    print(bench.report(results, args.batch_size))
+    if args.mode == "hvp":
+        for dtype in dtypes:
+            steps = min(args.steps, 100)
+            res = bench.run_higher(
+                args.sizes, args.batch_size, dtype, steps, threads=args.threads, use_torch=not args.no_torch
+            )
+            print(bench.report_higher(res, args.sizes, args.batch_size, dtype, steps))
+        return 0
+    loss = "fused 0.5*SSE" if args.loss == "sse" else "0.5*((out - y)**2).sum()"
+    for batch in args.batch_sizes or (args.batch_size,):
+        if batch < 1:
+            raise CliError(f"--batch-sizes must be positive, got {batch}")
+        print(
+            f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, autograd loss {loss}, SGD, batch {batch}; "
+            f"{args.steps} steps per engine and dtype"
+        )
+        results = bench.run(
+            sizes=args.sizes,
+            batch=batch,
+            dtypes=dtypes,
+            steps=args.steps,
+            threads=args.threads,
+            use_torch=not args.no_torch,
+            loss=args.loss,
+        )
+        print(bench.report(results, batch))
     if not any(r.engine == "torch" for r in results) and not args.no_torch:
         print("(PyTorch is not installed: pip install torch==2.13.0 adds it to the comparison)")
     if args.profile:

@@ -211,11 +211,20 @@ class MLP(Module):
 def cross_entropy(logits: Tensor, target) -> Tensor:
     """Mean softmax cross-entropy of ``logits`` (N, C) against class indices (N,) or
     one-hot / probability rows (N, C). Stable for any logits; fused backward
-    (softmax - target) / N."""
+    (softmax - target) / N.
+
+    Class indices of shape (N,) may be ints or whole-number floats: a Tensor always holds
+    floats, so labels wrapped in a Tensor (``Tensor(labels)``) arrive as floats. (PyTorch
+    refuses float class indices because its tensors keep integer dtypes; this engine's
+    cannot.) A fractional index is refused; a float target of shape (N, C) is rows of
+    probabilities."""
     t = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if t.ndim == 1 and t.dtype.kind == "f":
-        if not np.all(t == np.round(t)):
-            raise ValueError("cross_entropy: 1-D targets are class indices and must be whole numbers")
+    if t.ndim == 1 and t.dtype.kind not in "iu":
+        if t.dtype.kind != "f" or not np.all(t == np.round(t)):
+            raise ValueError(
+                f"cross_entropy: class indices of shape (N,) must be whole numbers, got {t.dtype} "
+                f"values such as {t[t != np.round(t)][:1].tolist() if t.dtype.kind == 'f' else t[:1].tolist()}"
+            )
         t = t.astype(np.int64)
     return ops.CrossEntropy.apply(logits, target=t)
 
@@ -227,9 +236,10 @@ def mse_loss(pred: Tensor, target) -> Tensor:
 
 def sse_loss(pred: Tensor, target) -> Tensor:
     """0.5 * sum((pred - target)**2) over the batch: the loss whose gradient the
-    original hand-written network uses (its ``dout = y_pred - y``)."""
+    original hand-written network uses (its ``dout = y_pred - y``). A target given as
+    an array becomes a Tensor named ``y``, as the graph pictures label it."""
     if not isinstance(target, Tensor):
-        target = Tensor(np.asarray(target, dtype=pred.dtype))
+        target = Tensor(np.asarray(target, dtype=pred.dtype), name="y")
     return ops.HalfSSE.apply(pred, target)
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import nn
 from .autograd import no_grad
+from .layercheck import check_backward as check_backward  # re-exported: verify.check_backward
 from .manual import ManualMLP
 from .tensor import Tensor
 
