@@ -50,6 +50,9 @@ def test_train_original(mnist_dir):
     out = run_example("train_original.py", "--subset", "2000", "--epochs", "1", "--data", mnist_dir)
     assert "784-128-64-32-10" in out and "epoch 1/1" in out and "layers.0.W" in out
     assert "final test accuracy" in out
+    # one epoch of the original recipe never leaves the stall, and the example says so
+    accuracy = float(out.split("final test accuracy: ")[1].split("%")[0])
+    assert accuracy < 50 and "still in the stall" in out
 
 
 def test_better_mlp(mnist_dir, tmp_path):

@@ -275,3 +275,15 @@ def test_verify_help_describes_what_the_command_does(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "printed_ce" in text and "none, i.e. logits, for cross_entropy" in text
     assert "Exit status 0 exactly when the last line says all gradients agree" in text
+
+
+def test_a_wrong_autograd_gradient_is_not_called_expected(batch, monkeypatch):
+    # an engine bug under another loss: the mismatch with the hand-written network must not be excused
+    from tinygrad_mlp import verify
+
+    right = verify._autograd_grads
+    monkeypatch.setattr(verify, "_autograd_grads", lambda *a: {k: 1.5 * g for k, g in right(*a).items()})
+    x, y = batch
+    report = compare_gradients(_mlp(sizes=(784, 16, 10)), x, y, loss="printed_ce", samples=1)
+    assert report.summary().split(": ", 1)[1].startswith("MISMATCH (")
+    assert not any("autograd agrees with finite differences" in n for n in report.notes)
