@@ -29,6 +29,8 @@ def expression():
     f = e + c
     g = (f * 0.25).tanh()
     L = g * d
+    for t, name in ((e, "e"), (f, "f"), (g, "g"), (L, "L")):
+        t.name = name  # the pictures show "e = mul", "f = add", ...
     return (a, b, c, d), L
 
 

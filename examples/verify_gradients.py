@@ -38,7 +38,7 @@ def main() -> None:
     print(compare_gradients(model, x, labels, loss="sse", steps=20), end="\n\n")
 
     # The notebook printed a cross-entropy but backpropagated the squared error:
-    report = compare_gradients(model, x, labels, loss="cross_entropy")
+    report = compare_gradients(model, x, labels, loss="printed_ce")
     print(report)
     print("\nautograd matches finite differences of the printed loss; the hand-written gradient does not.")
 

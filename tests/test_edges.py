@@ -377,13 +377,19 @@ def test_cross_entropy_takes_a_list_of_class_indices():
     [np.array([2.0, 0.0, 3.0]), [2.0, 0.0, 3.0], np.array([2.0, 0.0, 3.0], dtype=np.float32)],
     ids=["float64 array", "list of floats", "float32 array"],
 )
-def test_cross_entropy_refuses_float_class_indices_as_pytorch_does(target):
-    # PyTorch: "expected target dtype to be Long or Byte, but got Float"; a float target
-    # is a probability row of shape (N, C), never class indices of shape (N,)
-    with pytest.raises(
-        ValueError, match=r"cross_entropy: class indices of shape \(N,\) must be integers, got float"
-    ):
-        nn.cross_entropy(Tensor(np.zeros((3, 4))), target)
+def test_cross_entropy_takes_whole_number_float_class_indices(target):
+    # a Tensor holds floats, so labels wrapped in one arrive as floats: whole numbers are
+    # class indices (PyTorch refuses them only because its tensors can be Long)
+    logits = Tensor(np.arange(12.0).reshape(3, 4) / 7, requires_grad=True)
+    got = nn.cross_entropy(logits, target)
+    want = nn.cross_entropy(Tensor(logits.data), np.array([2, 0, 3]))
+    assert got.item() == want.item()
+    assert nn.cross_entropy(logits, Tensor(np.array([2.0, 0.0, 3.0]))).item() == want.item()
+
+
+def test_cross_entropy_refuses_fractional_class_indices():
+    with pytest.raises(ValueError, match=r"cross_entropy: class indices .* must be whole numbers.*2.5"):
+        nn.cross_entropy(Tensor(np.zeros((3, 4))), np.array([2.5, 0.0, 3.0]))
 
 
 def test_cross_entropy_float_indices_refused_by_pytorch_too():

@@ -50,7 +50,8 @@ def test_an_epoch_keeps_memory_flat_and_frees_each_graph():
 
 def test_bench_report_is_built_from_the_measurements():
     results = bench.run(sizes=(784, 16, 10), batch=8, dtypes=("float32",), steps=5, warmup=1, use_torch=False)
-    assert [(r.dtype, r.engine) for r in results] == [("float32", "autograd"), ("float32", "manual")]
+    assert [r.engine for r in results] == ["autograd", "manual", "tight", "gemm"]
+    assert all(r.dtype == "float32" for r in results)
     assert all(r.median > 0 and r.steps == 5 for r in results)
     text = bench.report(results, batch=8)
     ratio = results[0].median / results[1].median
@@ -87,3 +88,19 @@ def test_bench_command(capsys):
     )
     out = capsys.readouterr().out
     assert "float64  manual" in out and "autograd/manual = " in out
+
+
+def test_the_tight_hand_written_step_is_the_same_step_as_autograd():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sizes = (12, 8, 5, 3)
+    model, auto = bench._autograd_engine(sizes, np.dtype("float64"), 0.1, rng, "generic")
+    tight = bench._tight_engine(model, 0.1)
+    xs, ys = bench._batches(sizes, 4, "float64", 2, rng)
+    for x, y in zip(xs, ys):
+        auto(x, y)
+        tight(x, y)
+    for layer, (w, b) in zip(model.layers, tight.params):
+        np.testing.assert_allclose(w, layer.W.data, rtol=1e-12)
+        np.testing.assert_allclose(b, layer.b.data, rtol=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,5 +243,10 @@ def test_checkpoint_round_trip_atomic_and_pickle_free(tmp_path):
 def test_corrupt_checkpoint_is_named(tmp_path):
     path = tmp_path / "bad.npz"
     path.write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="bad.npz: not a readable checkpoint"):
+    with pytest.raises(ValueError, match="bad.npz: not a checkpoint"):
+        nn.load_checkpoint(str(path))
+    # a zip archive cut short is named as damaged
+    good = nn.save_checkpoint(str(tmp_path / "good.npz"), nn.MLP((784, 3, 10)))
+    path.write_bytes(Path(good).read_bytes()[:300])
+    with pytest.raises(ValueError, match="bad.npz: not a readable checkpoint: a damaged .npz archive"):
         nn.load_checkpoint(str(path))

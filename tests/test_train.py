@@ -70,7 +70,7 @@ def test_original_recipe_gradients_vanish_towards_the_input(mnist):
             ["--data", "/nonexistent/mnist", "--no-download"],
             "/nonexistent/mnist/train-images-idx3-ubyte.*missing",
         ),
-        (["--resume", "/nonexistent/x.npz"], "x.npz: not a readable checkpoint"),
+        (["--resume", "/nonexistent/x.npz"], "x.npz: cannot read the checkpoint: No such file"),
     ],
 )
 def test_bad_values_give_one_line_and_exit_2(argv, pattern, capsys):

@@ -3,6 +3,7 @@ a missing dot, and the step-by-step backward pictures."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -15,6 +16,8 @@ from tinygrad_mlp import Tensor, nn
 from tinygrad_mlp.autograd import toposort
 from tinygrad_mlp.cli import main
 from tinygrad_mlp.viz import (
+    CURRENT_STROKE,
+    DONE_FILL,
     GraphvizMissing,
     backward_frames,
     draw_graph,
@@ -25,6 +28,7 @@ from tinygrad_mlp.viz import (
 
 NODE = re.compile(r"^\s*(n\d+|cut) \[label=", re.M)
 EDGE = re.compile(r"^\s*(n\d+|cut) -> (n\d+|cut)", re.M)
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def small_graph():
@@ -64,12 +68,33 @@ def test_labels_show_names_shapes_dtypes_and_gradients():
     e.backward()
     labels = list(_labels(to_dot(e)).values())
     a_label = next(label for label in labels if label.startswith("a\n"))
-    assert "(2,) float32" in a_label and f"grad |g|={np.linalg.norm([4.0, 5.0]):.3g}" in a_label
+    assert "(2,) float32" in a_label and f"grad |g| = {np.linalg.norm([4.0, 5.0]):.3g}" in a_label
     assert "grad" not in to_dot(e, show_grad=False)
     shown = to_dot(e, show_data=True)
-    assert "[1., 2.]" in shown and "g=[4., 5.]" in shown
+    assert "value = [1, 2]" in shown and "grad = [4, 5]" in shown  # numbers print like numbers
     named = to_dot(e, params={"weights.first": a})
     assert "weights.first\n(2,) float32" in named
+
+
+def test_a_named_intermediate_shows_its_name_then_its_op():
+    a, b, c, d, e = small_graph()
+    e.name, c.name = "e", "c"
+    e.backward()
+    firsts = {label.split("\n")[0] for label in _labels(to_dot(e)).values()}
+    assert firsts == {"a", "b", "c = mul", "add", "e = sum"}
+
+
+@pytest.mark.parametrize(
+    "value, text", [(2.0, "2"), (-0.5, "-0.5"), (1.2e-05, "1.2e-05"), (3.25, "3.25"), (100.0, "100")]
+)
+def test_scalars_print_like_numbers_and_their_gradient_without_a_norm(value, text):
+    x = Tensor(value, requires_grad=True, name="x")
+    y = x * 2.0
+    y.backward()
+    labels = _labels(to_dot(y))
+    x_label = next(v for v in labels.values() if v.startswith("x\n")).split("\n")
+    assert x_label == ["x", "scalar float32", f"value = {text}", "grad = 2"]  # no |g| for a scalar
+    assert not re.search(r"\d\.(\D|$)", to_dot(y))  # never "2."
 
 
 def test_kinds_look_different():
@@ -83,6 +108,19 @@ def test_kinds_look_different():
     assert "style=rounded" in dot  # op results
     assert "fillcolor=darkolivegreen1" in dot  # output
     assert "legend" in to_dot(y, legend=True)
+
+
+def test_backward_pass_ops_are_drawn_apart():
+    a, b, c, d, e = small_graph()
+    assert "darkorange" not in to_dot(e)
+    c._ctx.in_backward = True  # what grad(..., create_graph=True) marks on the ops it records
+    styled = re.findall(r'\[label="(\w+)\n[^"]*"([^\]]*)\]', to_dot(e))
+    orange = [first for first, attrs in styled if "darkorange3" in attrs]
+    assert orange == ["mul"]
+    assert "rounded,dashed" in dict(styled)["mul"]
+    assert "backward-pass op" in to_dot(e, legend=True)
+    _, captions = backward_frames(e)
+    assert any("mul's backward (an op recorded by a backward pass)" in c for c in captions)
 
 
 def mlp_step(sizes=(784, 128, 64, 32, 10), batch=8):
@@ -131,6 +169,20 @@ def test_agreement_colours_parameters():
     agreement = {"layers.0.W": True, "layers.0.b": True, "layers.1.W": False, "layers.1.b": True}
     dot = to_dot(loss, params=dict(model.named_parameters()), agreement=agreement)
     assert dot.count("fillcolor=palegreen") == 3 and dot.count("fillcolor=salmon") == 1
+
+
+def test_layout_puts_the_data_path_in_one_column_and_parameters_beside_their_ops():
+    model, loss = mlp_step()
+    dot = to_dot(loss, params=dict(model.named_parameters()))
+    labels = {k: v.split("\n")[0] for k, v in _labels(dot).items()}
+    assert "newrank=true" in dot and "rankdir=TB" in dot
+    in_spine = re.findall(r"^\s*(n\d+) \[[^\]]*group=spine", dot, re.M)
+    spine = [labels[n] for n in sorted(in_spine, key=lambda n: int(n[1:]))]  # ids count from the inputs
+    assert spine == ["x"] + ["matmul", "add", "sigmoid"] * 4 + ["half_sse"]  # input to loss, in order
+    rows = re.findall(r"\{\s*rank=same\s*(n\d+)\s*(n\d+)\s*\}", dot)
+    pairs = sorted((labels[a], labels[b]) for a, b in rows)
+    want = [(f"layers.{i}.W", "matmul") for i in range(4)] + [(f"layers.{i}.b", "add") for i in range(4)]
+    assert pairs == sorted(want + [("y", "half_sse")])
 
 
 needs_dot = pytest.mark.skipif(
@@ -190,22 +242,74 @@ def test_one_frame_per_visited_node_in_backward_order():
         assert highlighted[0][1].split("\n")[0] == (t.op or t.name), k
         assert captions[k].startswith(f"step {k + 1}/5: ")
         # gradients known so far: exactly the nodes visited up to this step
-        assert frame.source.count("grad |g|") == k + 1
-    last = frames[-1].source
-    assert last.count("grad |g|") == 5  # the last frame shows every gradient
+        assert len(re.findall(r"\ngrad ", frame.source)) == k + 1
     np.testing.assert_array_equal(a.grad, [4.0, 5.0])  # and backward really ran
 
 
+def test_captions_say_what_each_backward_rule_did():
+    a, b, c, d, e = small_graph()
+    _, captions = backward_frames(e)
+    by_node = dict(zip(("sum", "add", "mul", "b", "a"), captions))
+    assert "Backward starts at the output sum" in by_node["sum"] and "grad = 1" in by_node["sum"]
+    assert "sum's backward: d(sum a)/da = g copied along the summed axes" in by_node["sum"]
+    assert "d(a*b)/da = g * b, d(a*b)/db = g * a and passes gradients on to a, b" in by_node["mul"]
+    assert "add's backward: d(a+b)/da = g" in by_node["add"]
+    assert "a leaf" in by_node["a"].lower() and f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in by_node["a"]
+
+
+def _node_boxes(svg: str) -> dict[str, tuple]:
+    """tooltip -> the shape's geometry and fill, per node of a step picture."""
+    root = ET.fromstring(svg)
+    out = {}
+    for g in root.iter(SVG + "g"):
+        if g.get("class") == "node":
+            shape = next(c for c in g if c.tag in (SVG + "polygon", SVG + "path"))
+            texts = [t.text for t in g.findall(SVG + "text")]
+            out[g.find(SVG + "title").text] = (shape.get("points") or shape.get("d"), shape.get("fill"),
+                                               shape.get("stroke"), texts)  # fmt: skip
+    return out
+
+
 @needs_dot
-def test_step_pages_embed_every_frame(tmp_path):
+def test_frames_share_one_layout_shading_finished_nodes_and_outlining_the_current():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    order = list(reversed(toposort(loss)))
+    frames, _ = backward_frames(loss, params=dict(model.named_parameters()))
+    names = {id(t): name for name, t in model.named_parameters()}
+    boxes = [_node_boxes(f.svg) for f in frames]
+    geometry = {k: v[0] for k, v in boxes[0].items()}
+    assert all({k: v[0] for k, v in b.items()} == geometry for b in boxes)  # nodes never move
+    tips = list(boxes[0])
+    assert not [t for t in tips if re.fullmatch(r"n\d+", t)]  # no internal ids as tooltips
+    for k, b in enumerate(boxes):
+        current = [tip for tip, v in b.items() if v[2] == CURRENT_STROKE]
+        assert len(current) == 1 and current[0].split("\n")[0] == names.get(id(order[k]), order[k].op), k
+        assert sum(v[1] == DONE_FILL for v in b.values()) == k + 1  # finished so far, the current included
+        with_grad = [tip for tip, v in b.items() if any(t.startswith("grad") for t in v[3])]
+        assert len(with_grad) == k + 1  # gradients appear only once known
+    assert "|g| = " in frames[-1]._repr_mimebundle_()["image/svg+xml"]  # shows inline in Jupyter
+
+
+@needs_dot
+def test_step_page_is_one_svg_and_reusing_the_folder_removes_old_frames(tmp_path):
+    folder = tmp_path / "steps"
     model, loss = mlp_step((784, 4, 10), batch=3)
     n = len(toposort(loss))
-    page = render_backward_steps(loss, str(tmp_path / "steps"), params=dict(model.named_parameters()))
+    page = render_backward_steps(loss, str(folder), params=dict(model.named_parameters()))
     html = Path(page).read_text()
-    assert html.count('<div class="frame"') == n and html.count("<svg") == n
-    assert "ArrowRight" in html and 'id="next"' in html and "<?xml" not in html
-    files = sorted(p.name for p in (tmp_path / "steps").iterdir())
+    assert html.count("<svg") == 1 and "<?xml" not in html  # one layout, restyled by the script
+    assert "ArrowRight" in html and 'id="next"' in html and "hashchange" in html
+    assert not re.search(r"<title>n\d+", html) and "<!--" not in html  # no internal ids shown
+    assert not re.search(r"(src|href)=\"?(https?:)?//", html)  # works offline: nothing fetched
+    steps = re.search(r"const STEPS = (\[.*?\]);\n", html).group(1)
+    assert len(json.loads(steps)) == n
+    files = sorted(p.name for p in folder.iterdir())
     assert files == ["index.html"] + [f"step_{k:03d}.svg" for k in range(1, n + 1)]
+    (folder / "notes.txt").write_text("mine")
+    _, small = small_graph()[3:]
+    render_backward_steps(small, str(folder))
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["index.html", "notes.txt"] + [f"step_{k:03d}.svg" for k in range(1, 6)]
 
 
 @needs_dot
@@ -226,3 +330,74 @@ def test_graph_command(tmp_path, mnist_dir, capsys):
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "s" / "index.html").exists()
     assert "real MNIST" in capsys.readouterr().out
+
+
+def _curve_points(d: str) -> list[tuple[float, float]]:
+    """Points along an SVG path of cubic Bezier pieces, as dot writes edges (M p0 C p1 p2 p3 ...)."""
+    nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]
+    pts = list(zip(nums[::2], nums[1::2]))
+    out = [pts[0]]
+    for i in range(1, len(pts) - 2, 3):
+        p0, p1, p2, p3 = pts[i - 1], pts[i], pts[i + 1], pts[i + 2]
+        for t in np.linspace(0.1, 1, 10):
+            s = 1 - t
+            out.append(tuple(s**3 * a + 3 * s * s * t * b + 3 * s * t * t * c + t**3 * e
+                             for a, b, c, e in zip(p0, p1, p2, p3)))  # fmt: skip
+    return out
+
+
+def _segments_cross(p, q, r, s) -> bool:
+    def orient(a, b, c):
+        return np.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    return orient(p, q, r) * orient(p, q, s) < 0 and orient(r, s, p) * orient(r, s, q) < 0
+
+
+@needs_dot
+def test_the_mlp_graph_reads_at_a_glance(tmp_path, mnist_dir):
+    """The issue's acceptance test: `tinygrad-mlp graph --out g.svg` at default options."""
+    out = tmp_path / "g.svg"
+    assert main(["graph", "--out", str(out), "--data", mnist_dir]) == 0
+    root = ET.parse(out).getroot()
+    assert float(root.get("width").removesuffix("pt")) <= 900
+    sizes = [float(t.get("font-size")) for t in root.iter(SVG + "text")]
+    assert len(sizes) > 60 and min(sizes) >= 9
+    clusters = [g.find(SVG + "title").text for g in root.iter(SVG + "g") if g.get("class") == "cluster"]
+    assert clusters == ["layers.0", "layers.1", "layers.2", "layers.3"]
+    tips = [g.find(SVG + "title").text for g in root.iter(SVG + "g") if g.get("class") in ("node", "edge")]
+    assert not [t for t in tips if re.search(r"\bn\d+\b", t)]  # no internal ids in tooltips
+
+    # The same layout, with dot's own node names on the edges: straight spine, no crossings.
+    model, loss = mlp_step(batch=4)
+    loss.backward()
+    g = draw_graph(loss, params=dict(model.named_parameters()))
+    raw = ET.fromstring(g.pipe(format="svg"))
+    centre = {}
+    for node in raw.iter(SVG + "g"):
+        if node.get("class") == "node":
+            texts = node.findall(SVG + "text")
+            centre[node.find(SVG + "title").text] = (float(texts[0].get("x")), texts[0].text)
+    spine_x = {x for x, first in centre.values() if first in ("x", "matmul", "add", "sigmoid", "half_sse")}
+    assert max(spine_x) - min(spine_x) < 1  # one straight column
+    params_x = [x for x, first in centre.values() if first.startswith("layers.")]
+    assert all(x < min(spine_x) for x in params_x)  # every parameter on the same side of it
+    edges = []
+    for edge in raw.iter(SVG + "g"):
+        if edge.get("class") == "edge":
+            ends = set(edge.find(SVG + "title").text.split("->"))
+            edges.append((ends, _curve_points(edge.find(SVG + "path").get("d"))))
+    crossings = [
+        (e1, e2)
+        for i, (e1, p1) in enumerate(edges)
+        for e2, p2 in edges[i + 1 :]
+        if not e1 & e2
+        and any(_segments_cross(a, b, c, d) for a, b in zip(p1, p1[1:]) for c, d in zip(p2, p2[1:]))
+    ]
+    assert crossings == []
+    boxes = []
+    for cl in raw.iter(SVG + "g"):
+        if cl.get("class") == "cluster":
+            xs = [float(x) for x, _ in re.findall(r"(-?[\d.]+),(-?[\d.]+)", cl.find(SVG + "path").get("d"))]
+            boxes.append((min(xs), max(xs)))
+    assert len(boxes) == 4 and all(lo < min(spine_x) <= max(spine_x) < hi for lo, hi in boxes)
+    assert max(lo for lo, _ in boxes) - min(lo for lo, _ in boxes) < 40  # no staircase

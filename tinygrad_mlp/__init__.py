@@ -2,19 +2,24 @@
 
     from tinygrad_mlp import Tensor, no_grad
     from tinygrad_mlp import nn, optim
+    from tinygrad_mlp import grad, func     # higher derivatives, forward mode
 
 The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd``
 (the backward pass); see the README's architecture section for the module map.
 """
 
-from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from .ops import ShapeError
+from . import func
+from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
+from .ops import Function, ShapeError
 from .tensor import Tensor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor",
+    "Function",
+    "grad",
+    "func",
     "no_grad",
     "enable_grad",
     "is_grad_enabled",

@@ -42,12 +42,18 @@ def _batches(sizes, batch, dtype, count, rng):
     return xs, ys
 
 
-def _autograd_engine(sizes, dtype, lr, rng):
+def _generic_loss(out: Tensor, y: Tensor) -> Tensor:
+    """The loss as a learner writes it, from primitives (no fused op)."""
+    return 0.5 * ((out - y) ** 2).sum()
+
+
+def _autograd_engine(sizes, dtype, lr, rng, loss: str = "sse"):
     model = nn.MLP(sizes, dtype=dtype, rng=rng)
     opt = optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
 
     def step(x, y):
-        loss = nn.sse_loss(model(Tensor(x)), Tensor(y))
+        loss = loss_fn(model(Tensor(x)), Tensor(y))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -61,6 +67,65 @@ def _manual_engine(model, lr):
     def step(x, y):
         manual.backward(manual.predict(x) - y)
         manual.update(lr)
+
+    return step
+
+
+def _tight_engine(model, lr):
+    """The same step hand-written as tightly as numpy allows: no gradient for the input
+    layer's x, sigmoid and updates in place, no temporaries beyond the activations."""
+    params = [(layer.W.data.copy(), layer.b.data.copy()) for layer in model.layers]
+
+    def step(x, y):
+        acts = [x]
+        for w, b in params:
+            h = acts[-1] @ w
+            h += b
+            np.negative(h, out=h)
+            np.exp(h, out=h)
+            h += 1
+            np.reciprocal(h, out=h)  # sigmoid, in place
+            acts.append(h)
+        out = acts[-1]
+        delta = out - y  # d(0.5*SSE)/d(out)
+        delta *= out
+        delta *= 1 - out
+        for i in range(len(params) - 1, -1, -1):
+            w, b = params[i]
+            dw = acts[i].T @ delta
+            db = delta.sum(axis=0)
+            if i > 0:
+                a = acts[i]
+                delta = delta @ w.T
+                delta *= a
+                delta *= 1 - a
+            dw *= lr
+            db *= lr
+            w -= dw
+            b -= db
+
+    step.params = params  # for the test that checks it is the same step
+    return step
+
+
+def _gemm_engine(model, batch):
+    """The floor: only the step's matrix products (forward, dW, and dX below the top),
+    into preallocated arrays. No engine can do the step in less."""
+    ws = [layer.W.data.copy() for layer in model.layers]
+    dtype = ws[0].dtype
+    acts = [np.empty((batch, w.shape[1]), dtype) for w in ws]
+    deltas = [np.empty((batch, w.shape[1]), dtype) for w in ws]
+    dws = [np.empty_like(w) for w in ws]
+
+    def step(x, y):
+        h = x
+        for w, a in zip(ws, acts):
+            np.matmul(h, w, out=a)
+            h = a
+        for i in range(len(ws) - 1, -1, -1):
+            np.matmul((acts[i - 1] if i else x).T, deltas[i], out=dws[i])
+            if i > 0:
+                np.matmul(deltas[i], ws[i].T, out=deltas[i - 1])
 
     return step
 
@@ -101,8 +166,15 @@ def run(
     lr: float = 0.1,
     seed: int = 0,
     use_torch: bool = True,
+    loss: str = "sse",
+    floors: bool = True,
 ) -> list[BenchResult]:
-    """Time ``steps`` interleaved steps per engine and dtype (after ``warmup``)."""
+    """Time ``steps`` interleaved steps per engine and dtype (after ``warmup``).
+
+    Engines: ``autograd`` (loss ``sse``: the fused 0.5*SSE; ``generic``: written from
+    primitives), ``manual`` (the original hand-written network), and with ``floors``
+    ``tight`` (a tight hand-written numpy step) and ``gemm`` (the step's matrix products
+    alone), and ``torch`` when installed."""
     from threadpoolctl import threadpool_limits
 
     results = []
@@ -110,8 +182,10 @@ def run(
         n_threads = threads or _blas_threads()
         for dtype in dtypes:
             rng = np.random.default_rng(seed)
-            model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng)
+            model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng, loss)
             engines: dict[str, Callable] = {"manual": _manual_engine(model, lr)}
+            if floors:
+                engines.update(tight=_tight_engine(model, lr), gemm=_gemm_engine(model, batch))
             torch_step = _torch_engine(model, lr, n_threads) if use_torch else None
             engines = {"autograd": auto, **engines, **({"torch": torch_step} if torch_step else {})}
             xs, ys = _batches(sizes, batch, dtype, 16, rng)
@@ -167,21 +241,21 @@ def _timed_backwards(totals: dict[str, float]):
     """Wrap every op's backward to add its time to ``totals`` (profiling only)."""
     originals = {}
     for cls in {c for c in vars(ops).values() if isinstance(c, type) and issubclass(c, ops.Function)}:
-        if "backward" in vars(cls):
-            originals[cls] = cls.backward
+        if "vjp" in vars(cls):
+            originals[cls] = cls.vjp
 
-            def timed(self, g, _orig=cls.backward):
+            def timed(self, g, *args, _orig=cls.vjp):
                 t0 = time.perf_counter()
-                out = _orig(self, g)
+                out = _orig(self, g, *args)
                 totals["op backward"] += time.perf_counter() - t0
                 return out
 
-            cls.backward = timed
+            cls.vjp = timed
     try:
         yield
     finally:
         for cls, fn in originals.items():
-            cls.backward = fn
+            cls.vjp = fn
 
 
 def profile(
@@ -234,5 +308,138 @@ def profile_report(totals: dict[str, float], steps: int) -> str:
     lines.append(
         f"(bookkeeping includes the topological sort, {totals['topological sort'] / steps * 1e6:.1f} us/step "
         f"when run alone; op backward times include the timer's own cost)"
+    )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- higher order
+
+
+def _mlp_loss_fn(sizes, batch, dtype, rng):
+    """The original MLP's loss as a function of its parameters (W1, b1, W2, b2, ...)."""
+    model = nn.MLP(sizes, dtype=np.dtype(dtype), rng=rng)
+    params = [p.data.copy() for p in model.parameters()]
+    xs, ys = _batches(sizes, batch, dtype, 1, rng)
+    x, y = Tensor(xs[0]), Tensor(ys[0])
+
+    def loss(*ps):
+        h = x
+        for w, b in zip(ps[0::2], ps[1::2]):
+            h = (h @ w + b).sigmoid()
+        return nn.sse_loss(h, y)
+
+    return loss, params, xs[0], ys[0]
+
+
+def _torch_loss_fn(params, x, y):
+    import torch
+
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def loss(*ps):
+        h = tx
+        for w, b in zip(ps[0::2], ps[1::2]):
+            h = torch.sigmoid(h @ w + b)
+        return 0.5 * ((h - ty) ** 2).sum()
+
+    return loss, [torch.from_numpy(p.copy()) for p in params]
+
+
+def run_higher(
+    sizes=(784, 128, 64, 32, 10),
+    batch: int = 125,
+    dtype: str = "float32",
+    steps: int = 100,
+    warmup: int = 5,
+    threads: int | None = None,
+    seed: int = 0,
+    use_torch: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Median seconds of a forward, a gradient, a jvp and a Hessian-vector product of the
+    MLP's loss with respect to all its parameters, per engine (ours, and PyTorch's
+    torch.func when installed), interleaved. Returns {engine: {task: seconds}}."""
+    from threadpoolctl import threadpool_limits
+
+    from . import func
+    from .autograd import grad, no_grad
+
+    rng = np.random.default_rng(seed)
+    loss, params, x, y = _mlp_loss_fn(sizes, batch, dtype, rng)
+    tangents = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+    ps, ts = [Tensor(p) for p in params], [Tensor(t) for t in tangents]
+
+    def ours_forward():
+        with no_grad():
+            loss(*ps)
+
+    def ours_grad():
+        leaves = [Tensor(p, requires_grad=True) for p in params]
+        grad(loss(*leaves), leaves)
+
+    tasks = {
+        "ours": {
+            "forward": ours_forward,
+            "gradient": ours_grad,
+            "jvp": lambda: func.jvp(loss, ps, ts),
+            "hvp": lambda: func.hvp(loss, ps, ts),
+        }
+    }
+    if use_torch:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None:
+            if threads:
+                torch.set_num_threads(threads)
+            tloss, tps = _torch_loss_fn(params, x, y)
+            tts = [torch.from_numpy(t) for t in tangents]
+            tf = torch.func
+
+            def torch_forward():
+                with torch.no_grad():
+                    tloss(*tps)
+
+            def torch_grad():
+                leaves = [p.detach().requires_grad_() for p in tps]
+                torch.autograd.grad(tloss(*leaves), leaves)
+
+            argnums = tuple(range(len(tps)))
+            tasks["torch"] = {
+                "forward": torch_forward,
+                "gradient": torch_grad,
+                "jvp": lambda: tf.jvp(tloss, tuple(tps), tuple(tts)),
+                "hvp": lambda: tf.jvp(tf.grad(tloss, argnums), tuple(tps), tuple(tts)),
+            }
+    flat = [(e, t, fn) for e, d in tasks.items() for t, fn in d.items()]
+    times: dict[tuple[str, str], list[float]] = {(e, t): [] for e, t, _ in flat}
+    with threadpool_limits(limits=threads):
+        for i in range(warmup + steps):
+            order = flat if i % 2 == 0 else flat[::-1]
+            for e, t, fn in order:
+                t0 = time.perf_counter()
+                fn()
+                if i >= warmup:
+                    times[(e, t)].append(time.perf_counter() - t0)
+    return {e: {t: float(np.median(times[(e, t)])) for t in d} for e, d in tasks.items()}
+
+
+def report_higher(results: dict[str, dict[str, float]], sizes, batch: int, dtype: str, steps: int) -> str:
+    """A table of :func:`run_higher`'s medians and the ratios a learner asks about."""
+    lines = [
+        f"MLP {'-'.join(map(str, sizes))} loss, batch {batch}, {dtype}, with respect to all parameters; "
+        f"median of {steps} interleaved runs each",
+        f"{'engine':8} {'forward':>9} {'gradient':>9} {'jvp':>9} {'hvp':>9}   {'jvp/forward':>11} {'hvp/gradient':>12}",
+        "-" * 76,
+    ]
+    for engine, r in results.items():
+        lines.append(
+            f"{engine:8} "
+            + " ".join(f"{r[t] * 1e3:7.3f}ms" for t in ("forward", "gradient", "jvp", "hvp"))
+            + f"   {r['jvp'] / r['forward']:11.2f} {r['hvp'] / r['gradient']:12.2f}"
+        )
+    lines.append(
+        "(jvp: forward mode, one pass carrying tangents; hvp: forward mode over the recorded gradient; "
+        "torch: torch.func.jvp and jvp(grad))"
     )
     return "\n".join(lines)

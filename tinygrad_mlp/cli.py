@@ -2,7 +2,12 @@
 
 Commands: ``train``, ``verify``, ``graph``, ``bench``. Each one's work is imported only
 when it runs, so ``--help`` stays fast. Bad values give a one-line error and exit
-status 2, never a traceback.
+status 2, never a traceback; output into a closed pipe (``| head -1``) ends quietly
+with status 141, as a Unix tool stopped by SIGPIPE does.
+
+Files: ``--save``, ``--out`` and ``--graph`` write into a folder that must exist (a
+missing one is an error before any work starts, so a typo never scatters folders);
+``--steps DIR`` creates DIR itself when its parent exists, and says so.
 """
 
 from __future__ import annotations
@@ -28,12 +33,22 @@ class _Parser(argparse.ArgumentParser):
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
-        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+        values = tuple(int(v) for v in text.replace(" ", "").split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one size")
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"every width must be at least 1, got {text!r}")
     return values
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -46,8 +61,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_model_options(p: argparse.ArgumentParser, defaults_from: str) -> None:
-    """Options that say which network and loss (shared by train, verify, graph, bench)."""
+TRAIN_LOSSES = ("sse", "cross_entropy", "mse")
+LOSS_HELP = (
+    "sse = 0.5*sum((y_pred-y)^2), the original's; mse = mean((y_pred-y)^2); "
+    "cross_entropy = softmax cross-entropy on logits, mean over the batch"
+)
+
+
+def _add_model_options(
+    p: argparse.ArgumentParser,
+    defaults_from: str,
+    losses: Sequence[str] = TRAIN_LOSSES,
+    loss_help: str = "; default sse",
+) -> None:
+    """Options that say which network and loss (shared by train, verify and graph)."""
     p.add_argument(
         "--sizes", type=_int_list, help=f"layer widths, e.g. 784,128,64,32,10 (default: {defaults_from})"
     )
@@ -56,14 +83,13 @@ def _add_model_options(p: argparse.ArgumentParser, defaults_from: str) -> None:
     p.add_argument(
         "--output-activation",
         choices=("sigmoid", "relu", "tanh", "none"),
-        help="output activation (default: none for cross_entropy, which takes logits; else sigmoid)",
+        help="output activation (default: none, i.e. logits, for cross_entropy; else sigmoid, "
+        "or, with train --resume, the checkpoint's)",
     )
-    p.add_argument(
-        "--loss", choices=("sse", "cross_entropy", "mse"), help="sse = 0.5*sum((y_pred-y)^2), the original's"
-    )
+    p.add_argument("--loss", choices=losses, help=LOSS_HELP + loss_help)
     p.add_argument("--init", choices=("original", "xavier", "he"), help="weight initialisation")
     p.add_argument("--dtype", choices=("float32", "float64"), help="floating point type")
-    p.add_argument("--seed", type=int, help="random seed for initialisation and shuffling (default 0)")
+    p.add_argument("--seed", type=_seed, help="random seed for initialisation and shuffling (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--recipe", choices=("original", "better"), default="original", help="the defaults to start from"
     )
-    _add_model_options(t, "the recipe's")
+    _add_model_options(
+        t, "the recipe's", loss_help="; default: the recipe's (original: sse, better: cross_entropy)"
+    )
     t.add_argument("--optimizer", choices=("sgd", "adam"))
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
@@ -96,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data)")
     t.add_argument("--no-download", action="store_true", help="never download MNIST")
-    t.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) after training")
+    t.add_argument(
+        "--save",
+        metavar="PATH",
+        help="write a checkpoint (.npz) after training; its folder must exist (checked before training)",
+    )
     t.add_argument("--resume", metavar="PATH", help="start from a checkpoint (with --epochs 0: evaluate it)")
     t.add_argument(
         "--grad-norms", action="store_true", help="print each layer's mean gradient norm per epoch"
@@ -110,11 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="automatic vs hand-written vs numerical gradients, side by side",
         description="Compare, on one MNIST batch, the autograd gradients of the chosen loss with the "
-        "hand-written network's (dout = y_pred - y) and with float64 finite differences. "
-        "Exit status 0 only when they agree. --loss cross_entropy is the loss the original "
-        "notebook printed, -sum(y log y_pred)/N: its gradient is not what the notebook computed.",
+        "hand-written network's (dout = y_pred - y, the gradient of 0.5*SSE whatever the loss) and with "
+        "float64 finite differences. Exit status 0 exactly when the last line says all gradients agree "
+        "(1 on a mismatch, 2 on bad input). Only --loss sse can agree; for the others a note explains the "
+        "difference. --loss printed_ce is the loss the original notebook printed, -sum(y log y_pred)/N "
+        "on sigmoid outputs: its gradient is not what the notebook computed.",
     )
-    _add_model_options(v, "the original network")
+    _add_model_options(
+        v,
+        "the original network",
+        (*TRAIN_LOSSES, "printed_ce"),
+        "; printed_ce = -sum(y*log(y_pred))/N, the original notebook's printed loss (sigmoid outputs only); "
+        "default sse",
+    )
     v.add_argument("--batch-size", type=_positive_int, default=125)
     v.add_argument(
         "--steps", type=int, default=0, help="also train both networks K SGD steps and compare weights"
@@ -123,8 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--samples", type=_positive_int, default=5, help="finite-difference entries per parameter")
     v.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data); never downloads")
     v.add_argument(
-        "--graph", metavar="FILE", help="also draw the step's graph, parameters coloured by agreement"
+        "--graph",
+        metavar="FILE",
+        help="also draw the step's graph, parameters coloured by agreement (its folder must exist)",
     )
+    v.add_argument("--layers", action="store_true", help="check the notebook's own FCLayer and MLP instead")
     v.set_defaults(run=_run_verify)
 
     g = sub.add_parser(
@@ -135,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         "without it the .dot file is written and the command to render it printed.",
     )
     g.add_argument(
-        "--out", default="graph.svg", help="output file; its suffix gives the format (default graph.svg)"
+        "--out",
+        default="graph.svg",
+        help="output file in an existing folder; its suffix gives the format (default graph.svg)",
     )
     g.add_argument("--format", choices=("svg", "png", "pdf", "dot"), help="override the format")
     _add_model_options(g, "the original network")
@@ -143,11 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--show-data", action="store_true", help="print the values of small tensors")
     g.add_argument("--show-grad", action=argparse.BooleanOptionalAction, default=True, help="show gradients")
     g.add_argument("--direction", choices=("forward", "backward"), default="forward", help="edge direction")
-    g.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom")
+    g.add_argument(
+        "--rankdir", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right"
+    )
     g.add_argument("--max-nodes", type=_positive_int, help="cut the graph after this many tensors")
     g.add_argument("--legend", action="store_true", help="draw the colour legend")
     g.add_argument(
-        "--steps", metavar="DIR", help="also write one picture per backward step and DIR/index.html"
+        "--steps",
+        metavar="DIR",
+        help="also write one picture per backward step and DIR/index.html (DIR is created if missing)",
     )
     g.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data); never downloads")
     g.set_defaults(run=_run_graph)
@@ -161,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--sizes", type=_int_list, default=(784, 128, 64, 32, 10), help="layer widths")
     b.add_argument("--batch-size", type=_positive_int, default=125)
+    b.add_argument(
+        "--batch-sizes",
+        type=_int_list,
+        help="a sweep: time every engine at each of these batch sizes (e.g. 1,16,125,1024) and print "
+        "the ratios per size",
+    )
+    b.add_argument(
+        "--loss",
+        choices=("sse", "generic"),
+        default="sse",
+        help="autograd's loss: sse, the fused 0.5*SSE op (default); generic, 0.5 * ((out - y) ** 2).sum() "
+        "as a learner writes it",
+    )
     b.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     b.add_argument(
         "--steps", type=_positive_int, default=300, help="timed steps per engine (after 20 of warm-up)"
@@ -168,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=_positive_int, help="BLAS (and torch) threads (default: as set up)")
     b.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
     b.add_argument("--profile", action="store_true", help="split the autograd step into its parts")
+    b.add_argument(
+        "--mode",
+        choices=("step", "hvp"),
+        default="step",
+        help="step: training steps (default); hvp: a jvp and a Hessian-vector product of the loss "
+        "against a forward and a gradient (with torch.func beside them when installed)",
+    )
     b.set_defaults(run=_run_bench)
     return parser
 
@@ -175,26 +244,81 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    command = "tinygrad-mlp"
     try:
-        return args.run(args)
+        args = parser.parse_args(argv)  # --help prints here, and may meet a closed pipe too
+        command = f"tinygrad-mlp {args.command}"
+        if args.command is None:
+            parser.print_help()
+            status = 0
+        else:
+            status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit, where it would print a traceback
+        return status
     except CliError as exc:
-        print(f"tinygrad-mlp {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"tinygrad-mlp {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): stop quietly, as a tool stopped by SIGPIPE does.
+        # What is left in stdout's buffer goes to /dev/null, so the flush at exit cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _writable_file(path: str, flag: str) -> None:
+    """Check, before any work, that ``path`` can be written: its folder exists (none is
+    created) and a file can be made there, and ``path`` is not a folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise CliError(f"{flag} {path}: is a folder; give a file name")
+    if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise CliError(f"{flag} {path}: {folder} is a file, not a folder")
+        raise CliError(f"{flag} {path}: the folder {folder} does not exist (create it first)")
+    _probe(folder, f"{flag} {path}")
+
+
+def _probe(folder: str, what: str) -> None:
+    """Make and remove a temporary file in ``folder``: the one sure test that it is writable."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tinygrad-mlp-probe.", dir=folder)
+    except OSError as exc:
+        raise CliError(f"{what}: cannot write in {folder}: {exc.strerror}") from None
+    os.close(fd)
+    os.remove(tmp)
+
+
+def _writable_folder(path: str, flag: str) -> bool:
+    """Check that files can be written into the folder ``path``; create it (only it, not
+    its parents) if missing. Returns True when it was created."""
+    if os.path.isdir(path):
+        _probe(path, f"{flag} {path}")
+        return False
+    if os.path.exists(path):
+        raise CliError(f"{flag} {path}: is a file, not a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CliError(f"{flag} {path}: the folder {parent} does not exist (create it first)")
+    try:
+        os.mkdir(path)
+    except OSError as exc:
+        raise CliError(f"{flag} {path}: cannot create the folder: {exc.strerror}") from None
+    return True
 
 
 # ---------------------------------------------------------------- helpers shared by commands
 
 
-def _model_config(args: argparse.Namespace, base, logits_for_cross_entropy: bool = True):
+def _model_config(args: argparse.Namespace, base):
     """The TrainConfig ``base`` with the model options the user gave. Unless told, the
-    output activation is none (logits) for cross_entropy, which takes logits."""
+    output activation is none (logits) for cross_entropy, which takes logits, and
+    the base's (else sigmoid) for the other losses."""
     from dataclasses import replace
 
     changes = {}
@@ -210,8 +334,7 @@ def _model_config(args: argparse.Namespace, base, logits_for_cross_entropy: bool
     cfg = replace(base, **changes)
     out_act = args.output_activation
     if out_act is None:
-        logits = logits_for_cross_entropy and cfg.loss == "cross_entropy"
-        out_act = None if logits else (base.output_activation or "sigmoid")
+        out_act = None if cfg.loss == "cross_entropy" else (base.output_activation or "sigmoid")
     return replace(cfg, output_activation=None if out_act == "none" else out_act)
 
 
@@ -248,9 +371,16 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.resume:
         try:
             model, extra, meta = nn.load_checkpoint(args.resume)
-        except (ValueError, KeyError, OSError) as exc:
+        except OSError as exc:
+            raise CliError(f"--resume {args.resume}: cannot read the checkpoint: {exc.strerror}") from None
+        except ValueError as exc:
             raise CliError(str(exc)) from None
-        base = config_from_dict(meta.get("train", {}))
+        try:
+            base = config_from_dict(meta.get("train", {}))
+        except (TypeError, ValueError):
+            raise CliError(
+                f"{args.resume}: the checkpoint's 'meta' entry has a malformed 'train' part"
+            ) from None
         base = replace(base, **{k: v for k, v in model.config().items() if k != "sizes"}, sizes=model.sizes)
     cfg = _model_config(args, base)
     for key in ("optimizer", "lr", "momentum", "lr_decay", "epochs", "batch_size", "subset"):
@@ -263,6 +393,8 @@ def _run_train(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if model is not None and (tuple(cfg.sizes) != model.sizes or cfg.dtype != model.dtype.name):
         raise CliError(f"{args.resume} holds a {model!r}; its sizes and dtype cannot change on resume")
+    if args.save:
+        _writable_file(args.save, "--save")  # before training, not after it
 
     data = _load_data(args)
     rng = make_rng(cfg.seed)
@@ -311,21 +443,28 @@ def _one_batch(args: argparse.Namespace, size: int, rng):
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    if args.layers:  # the original notebook's classes, their own numpy code: layercheck.check_backward
+        from .layercheck import verify_layers
+
+        return verify_layers(args.seed, args.batch_size, args.samples)
     from dataclasses import replace
 
     import numpy as np
 
     from . import nn
     from .train import ORIGINAL, check_config, make_rng
-    from .verify import compare_gradients
+    from .verify import check_loss, compare_gradients
 
-    cfg = _model_config(args, replace(ORIGINAL, dtype="float64"), logits_for_cross_entropy=False)
+    cfg = _model_config(args, replace(ORIGINAL, dtype="float64"))
     try:
-        check_config(replace(cfg, lr=args.lr))
+        check_config(replace(cfg, lr=args.lr, loss="sse"))
+        check_loss(cfg.loss, cfg.output_activation)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if args.steps < 0:
         raise CliError(f"--steps must be >= 0, got {args.steps}")
+    if args.graph:
+        _writable_file(args.graph, "--graph")
     rng = make_rng(cfg.seed)
     model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
     x, labels, note = _one_batch(args, args.batch_size, rng)
@@ -380,6 +519,9 @@ def _run_graph(args: argparse.Namespace) -> int:
         raise CliError(
             f"cannot tell the format of --out {args.out}; end it in .svg, .png, .pdf or .dot, or give --format"
         )
+    _writable_file(args.out, "--out")
+    if args.steps and _writable_folder(args.steps, "--steps"):
+        print(f"created the folder {args.steps}")
     rng = make_rng(cfg.seed)
     model = nn.MLP(cfg.sizes, cfg.activation, cfg.output_activation, cfg.init, np.dtype(cfg.dtype), rng)
     x, labels, note = _one_batch(args, args.batch_size, rng)
@@ -425,21 +567,34 @@ def _run_bench(args: argparse.Namespace) -> int:
     from . import bench
 
     if len(args.sizes) < 2:
-        raise CliError(f"--sizes needs at least two widths, got {args.sizes}")
+        raise CliError(f"--sizes needs at least two widths, got {','.join(map(str, args.sizes))}")
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
-    print(
-        f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, 0.5*SSE, SGD, batch {args.batch_size}; "
-        f"{args.steps} steps per engine and dtype"
-    )
-    results = bench.run(
-        sizes=args.sizes,
-        batch=args.batch_size,
-        dtypes=dtypes,
-        steps=args.steps,
-        threads=args.threads,
-        use_torch=not args.no_torch,
-    )
-    print(bench.report(results, args.batch_size))
+    if args.mode == "hvp":
+        for dtype in dtypes:
+            steps = min(args.steps, 100)
+            res = bench.run_higher(
+                args.sizes, args.batch_size, dtype, steps, threads=args.threads, use_torch=not args.no_torch
+            )
+            print(bench.report_higher(res, args.sizes, args.batch_size, dtype, steps))
+        return 0
+    loss = "fused 0.5*SSE" if args.loss == "sse" else "0.5*((out - y)**2).sum()"
+    for batch in args.batch_sizes or (args.batch_size,):
+        if batch < 1:
+            raise CliError(f"--batch-sizes must be positive, got {batch}")
+        print(
+            f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, autograd loss {loss}, SGD, batch {batch}; "
+            f"{args.steps} steps per engine and dtype"
+        )
+        results = bench.run(
+            sizes=args.sizes,
+            batch=batch,
+            dtypes=dtypes,
+            steps=args.steps,
+            threads=args.threads,
+            use_torch=not args.no_torch,
+            loss=args.loss,
+        )
+        print(bench.report(results, batch))
     if not any(r.engine == "torch" for r in results) and not args.no_torch:
         print("(PyTorch is not installed: pip install torch==2.13.0 adds it to the comparison)")
     if args.profile:

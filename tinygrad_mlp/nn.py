@@ -10,6 +10,8 @@ shape (out,), forward ``x @ W + b``, so weights copy across one to one.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -211,16 +213,19 @@ def cross_entropy(logits: Tensor, target) -> Tensor:
     one-hot / probability rows (N, C). Stable for any logits; fused backward
     (softmax - target) / N.
 
-    Class indices are integers: an int array or a list of ints. As in PyTorch, float
-    class indices are refused, even whole numbers (a Tensor holds floats, so class
-    indices are never a Tensor); a float target is a row of probabilities."""
+    Class indices of shape (N,) may be ints or whole-number floats: a Tensor always holds
+    floats, so labels wrapped in a Tensor (``Tensor(labels)``) arrive as floats. (PyTorch
+    refuses float class indices because its tensors keep integer dtypes; this engine's
+    cannot.) A fractional index is refused; a float target of shape (N, C) is rows of
+    probabilities."""
     t = np.asarray(target.data if isinstance(target, Tensor) else target)
     if t.ndim == 1 and t.dtype.kind not in "iu":
-        raise ValueError(
-            f"cross_entropy: class indices of shape (N,) must be integers, got {t.dtype} "
-            f"(as in PyTorch, float class indices are refused: pass an int array, e.g. "
-            f"labels.astype(int), or probability rows of shape (N, C))"
-        )
+        if t.dtype.kind != "f" or not np.all(t == np.round(t)):
+            raise ValueError(
+                f"cross_entropy: class indices of shape (N,) must be whole numbers, got {t.dtype} "
+                f"values such as {t[t != np.round(t)][:1].tolist() if t.dtype.kind == 'f' else t[:1].tolist()}"
+            )
+        t = t.astype(np.int64)
     return ops.CrossEntropy.apply(logits, target=t)
 
 
@@ -231,9 +236,10 @@ def mse_loss(pred: Tensor, target) -> Tensor:
 
 def sse_loss(pred: Tensor, target) -> Tensor:
     """0.5 * sum((pred - target)**2) over the batch: the loss whose gradient the
-    original hand-written network uses (its ``dout = y_pred - y``)."""
+    original hand-written network uses (its ``dout = y_pred - y``). A target given as
+    an array becomes a Tensor named ``y``, as the graph pictures label it."""
     if not isinstance(target, Tensor):
-        target = Tensor(np.asarray(target, dtype=pred.dtype))
+        target = Tensor(np.asarray(target, dtype=pred.dtype), name="y")
     return ops.HalfSSE.apply(pred, target)
 
 
@@ -265,17 +271,51 @@ def save_checkpoint(
 
 def load_checkpoint(path: str) -> tuple[MLP, dict[str, np.ndarray], dict]:
     """Read a checkpoint written by :func:`save_checkpoint` (``allow_pickle=False``):
-    returns the rebuilt model, the extra arrays and the meta dict."""
+    returns the rebuilt model, the extra arrays and the meta dict.
+
+    Anything else is a ValueError (OSError when the file cannot be opened) that says
+    the file is not a checkpoint, or which entry is missing or malformed."""
+    with open(path, "rb") as f:  # OSError (missing, a folder, no permission) names the file itself
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise ValueError(f"{path}: not a checkpoint (a checkpoint is an .npz archive, this file is not one)")
     try:
         with np.load(path, allow_pickle=False) as f:
-            files = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable checkpoint ({exc})") from None
+            names = list(f.files)
+            files = {}
+            for k in names:
+                try:
+                    files[k] = f[k]
+                except ValueError:  # an object array: only pickle could read it, and no checkpoint holds one
+                    raise ValueError(
+                        f"{path}: not a checkpoint: entry {k!r} holds Python objects, which a checkpoint "
+                        f"never does (they are not read)"
+                    ) from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable checkpoint: a damaged .npz archive ({exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith(path):
+            raise
+        raise ValueError(f"{path}: not a readable checkpoint: a damaged .npz archive ({exc})") from None
     if "meta" not in files:
-        raise ValueError(f"{path}: not a tinygrad_mlp checkpoint (no meta entry)")
-    meta = json.loads(str(files.pop("meta")))
-    cfg = meta["model"]
-    model = MLP(cfg["sizes"], cfg["activation"], cfg["output_activation"], dtype=cfg["dtype"])
-    model.load_state_dict({k[len("param/") :]: v for k, v in files.items() if k.startswith("param/")})
+        raise ValueError(f"{path}: not a tinygrad_mlp checkpoint: the entry 'meta' is missing")
+    try:
+        meta = json.loads(str(files.pop("meta")))
+        cfg = meta["model"]
+        model = MLP(cfg["sizes"], cfg["activation"], cfg["output_activation"], dtype=cfg["dtype"])
+    except json.JSONDecodeError:
+        raise ValueError(f"{path}: the checkpoint's 'meta' entry is not JSON") from None
+    except KeyError as exc:
+        raise ValueError(f"{path}: the checkpoint's 'meta' entry lacks the key {exc}") from None
+    except TypeError:
+        raise ValueError(
+            f"{path}: the checkpoint's 'meta' entry is malformed (not a model description)"
+        ) from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: the checkpoint's 'meta' entry describes no valid model ({exc})") from None
+    try:
+        model.load_state_dict({k[len("param/") :]: v for k, v in files.items() if k.startswith("param/")})
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: the checkpoint's parameters do not fit its model: {exc.args[0]}") from None
     extra = {k[len("extra/") :]: v for k, v in files.items() if k.startswith("extra/")}
     return model, extra, meta

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import autograd, ops
-from .autograd import GRAD_MODE
+from . import autograd, numpy_api, ops
+from .autograd import MODE
 
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
@@ -53,6 +53,11 @@ def _as_array(data, dtype) -> np.ndarray:
     raise TypeError(f"Tensor: cannot make a float tensor from data of dtype {arr.dtype}")
 
 
+def _plain(x):
+    """The array behind a Tensor (other values as they are): for comparisons."""
+    return x.data if isinstance(x, Tensor) else x
+
+
 def _shape_args(shape: tuple) -> tuple[int, ...]:
     """Accept both f(2, 3) and f((2, 3))."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -61,7 +66,8 @@ def _shape_args(shape: tuple) -> tuple[int, ...]:
 
 
 def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
-    """Run one op forward and, when any input requires grad, record it in the graph."""
+    """Run one op forward and, when any input requires grad, record it in the graph;
+    inside ``func.jvp``, also carry the inputs' tangents forward through the op."""
     fn = fn_cls()
     arrays = [t.data for t in inputs]
     try:
@@ -74,16 +80,63 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
         out = np.asarray(out)
     t = _new_tensor(Tensor)
     t.data, t.grad, t.name = out, None, None
-    needs = tuple([x.requires_grad for x in inputs])
-    if GRAD_MODE.enabled and True in needs:
+    mode = MODE.get()
+    needs = tuple([x.requires_grad for x in inputs]) if mode.enabled else ()
+    if True in needs:
         fn.parents = inputs
+        fn.arrays = arrays
         fn.needs_input_grad = needs
-        if GRAD_MODE.anomaly:
-            fn.created_at = _caller()
-        t.requires_grad, t._ctx = True, fn
+        if mode.tagging:
+            if mode.anomaly:
+                fn.created_at = _caller()
+            if mode.in_backward:
+                fn.in_backward = True
+        t.requires_grad = True
+        t._ctx = fn
     else:
-        t.requires_grad, t._ctx = False, None
+        t.requires_grad = False
+        t._ctx = None
+    if mode.fw:
+        _push_tangents(fn, inputs, t, mode.fw)
     return t
+
+
+def _push_tangents(fn: ops.Function, inputs: tuple, out: Tensor, levels: tuple) -> None:
+    """Forward mode: for each ``func.jvp`` level under way where an input has a tangent,
+    the output's tangent by the op's tangent rule. The rule runs with that level (and
+    the ones inside it) switched off, so its own ops carry only the outer levels'
+    tangents: the tangent of a tangent, for nested forward mode."""
+    for k, level in enumerate(levels):
+        tangents = [level.get(id(x)) for x in inputs]
+        if all(tt is None for tt in tangents):
+            continue
+        tangents = tuple(
+            tt[1] if tt is not None else Tensor(np.zeros_like(x.data)) for tt, x in zip(tangents, inputs)
+        )
+        with autograd.using(fw=levels[:k]):
+            tangent = fn.jvp(tangents, out, *inputs)
+            tangent = _fit_tangent(tangent, out)
+        level[id(out)] = (out, tangent)
+
+
+def _fit_tangent(tangent, out: Tensor) -> Tensor:
+    """A tangent as a Tensor of the output's shape and dtype."""
+    if not isinstance(tangent, Tensor):
+        tangent = Tensor(np.asarray(tangent, dtype=out.data.dtype))
+    if tangent.data.dtype != out.data.dtype:
+        tangent = _apply(ops.Cast, tangent, dtype=out.data.dtype)
+    if tangent.shape != out.shape:
+        tangent = _apply(ops.BroadcastTo, tangent, shape=out.shape)
+    return tangent
+
+
+def _apply_lifted(fn_cls: type[ops.Function], *inputs, **kwargs) -> Tensor:
+    """``Function.apply``: numbers and arrays among the inputs become constant Tensors
+    (of the first Tensor input's dtype, for numbers)."""
+    first = next((x for x in inputs if isinstance(x, Tensor)), None)
+    if first is None:
+        first = Tensor(0.0)
+    return _apply(fn_cls, *[x if isinstance(x, Tensor) else first._lift(x) for x in inputs], **kwargs)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -131,7 +184,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "__weakref__")
-    __array_ufunc__ = None  # numpy defers to our reflected operators: np_array + tensor works
+    __hash__ = object.__hash__  # comparisons give arrays (below); tensors hash by identity
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None) -> None:
         self.data: np.ndarray = _as_array(data, dtype)
@@ -284,6 +337,8 @@ class Tensor:
         return _apply(ops.Div, self._lift(other), self)
 
     def __pow__(self, other) -> Tensor:
+        if isinstance(other, _NUMBER):  # a constant exponent: the simpler, cheaper rule
+            return _apply(ops.PowConst, self, p=float(other))
         return _apply(ops.Pow, self, self._lift(other))
 
     def __rpow__(self, other) -> Tensor:
@@ -300,6 +355,92 @@ class Tensor:
 
     def __getitem__(self, index) -> Tensor:
         return _apply(ops.Index, self, index=_norm_index(index))
+
+    def __setitem__(self, index, value) -> None:
+        """``t[index] = value``, recorded as an op (``setitem``), as PyTorch records an
+        in-place write: from now on ``t`` stands for the new values, and the gradient
+        flows to the old ``t`` (except at ``index``) and to ``value`` (at ``index``).
+        The arrays are never written in place, so what earlier ops saw stays as it was;
+        an op that used ``t`` before the assignment makes backward refuse (as PyTorch
+        does). A leaf that requires grad cannot be assigned into: copy it first."""
+        mode = MODE.get()
+        if self._ctx is None and self.requires_grad and mode.enabled:
+            raise RuntimeError(
+                f"setitem: cannot assign into a leaf tensor that requires grad (shape {self.shape}); "
+                f"assign into a copy (out = x.copy(); out[i] = v) or do it under no_grad()"
+            )
+        old = _new_tensor(Tensor)
+        old.data, old.grad, old.name = self.data, None, self.name
+        old.requires_grad, old._ctx = self.requires_grad, self._ctx
+        for level in mode.fw:  # the tangent so far belongs to the old values
+            if id(self) in level:
+                level[id(old)] = (old, level.pop(id(self))[1])
+        new = _apply(ops.SetItem, old, self._lift(value), index=_norm_index(index))
+        self.data = new.data
+        if new._ctx is not None or self._ctx is not None:
+            self._ctx, self.requires_grad = new._ctx, new.requires_grad
+        for level in mode.fw:
+            if id(new) in level:
+                level[id(self)] = (self, level.pop(id(new))[1])
+        autograd.MUTATED[0] += 1
+
+    # ------------------------------------------------------------ numpy on Tensors
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy ufuncs on Tensors (``np.exp(t)``, ``array + t``) record the matching op;
+        comparisons give numpy bool arrays. See ``numpy_api.py``."""
+        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """numpy functions on Tensors (``np.dot``, ``np.sum``, ``np.where`` ...) record the
+        matching op. See ``numpy_api.py``."""
+        return numpy_api.array_function(func, types, args, kwargs)
+
+    def __eq__(self, other) -> np.ndarray:  # type: ignore[override]
+        return self.data == _plain(other)
+
+    def __ne__(self, other) -> np.ndarray:  # type: ignore[override]
+        return self.data != _plain(other)
+
+    def __lt__(self, other) -> np.ndarray:
+        return self.data < _plain(other)
+
+    def __le__(self, other) -> np.ndarray:
+        return self.data <= _plain(other)
+
+    def __gt__(self, other) -> np.ndarray:
+        return self.data > _plain(other)
+
+    def __ge__(self, other) -> np.ndarray:
+        return self.data >= _plain(other)
+
+    def __abs__(self) -> Tensor:
+        return _apply(ops.Abs, self)
+
+    def abs(self) -> Tensor:
+        """|x|, elementwise (gradient 0 at 0, as PyTorch)."""
+        return _apply(ops.Abs, self)
+
+    def copy(self) -> Tensor:
+        """A copy, recorded as an op (numpy's ``a.copy()``; PyTorch's ``clone()``)."""
+        return _apply(ops.Copy, self)
+
+    clone = copy
+
+    def astype(self, dtype) -> Tensor:
+        """The values in another float dtype, recorded (the gradient is cast back)."""
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"astype: a Tensor holds floats; got dtype {np.dtype(dtype)}")
+        return _apply(ops.Cast, self, dtype=np.dtype(dtype))
+
+    def dot(self, other) -> Tensor:
+        """numpy's ``a.dot(b)`` for 1-D and 2-D operands (a matmul)."""
+        return numpy_api.dot(self, other)
+
+    def flatten(self) -> Tensor:
+        """The elements as a 1-D tensor (a reshape)."""
+        return self.reshape(-1)
+
+    ravel = flatten
 
     # ------------------------------------------------------------ elementwise
     def exp(self) -> Tensor:
@@ -341,6 +482,19 @@ class Tensor:
         """Maximum over ``axis``; the gradient is split equally among tied maxima."""
         return _apply(ops.Max, self, axis=axis, keepdims=keepdims)
 
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Minimum over ``axis``, as -max(-x): the gradient is split equally among tied minima."""
+        return -((-self).max(axis=axis, keepdims=keepdims))
+
+    def clip(self, min=None, max=None) -> Tensor:  # noqa: A002 (numpy's and PyTorch's names)
+        """Values limited to [min, max] (numbers or arrays): a select, so the gradient is 1
+        inside the range, edges included (as PyTorch's clamp), and 0 outside."""
+        lo = -np.inf if min is None else min
+        hi = np.inf if max is None else max
+        inside = (self.data >= lo) & (self.data <= hi)
+        limit = np.clip(self.data, lo, hi)
+        return _apply(ops.Where, self, Tensor(np.asarray(limit, dtype=self.data.dtype)), cond=inside)
+
     def softmax(self, axis: int = -1) -> Tensor:
         """exp(x) / sum(exp(x)) along ``axis``, shifted by the max so it never overflows."""
         return _apply(ops.Softmax, self, axis=axis)
@@ -371,4 +525,5 @@ class Tensor:
         return _apply(ops.Transpose, self, axes=None)
 
 
-ops._engine_apply = _apply  # Function.apply, without an import on every call
+ops._engine_apply = _apply_lifted  # Function.apply, without an import on every call
+autograd._TENSOR[:] = [Tensor, lambda t, dtype: _apply(ops.Cast, t, dtype=dtype)]

@@ -10,6 +10,7 @@ He init, softmax cross-entropy on logits, Adam, the learning rate times 0.8 each
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -64,10 +65,12 @@ def check_config(cfg: TrainConfig) -> None:
     """Raise ValueError naming the first bad setting."""
     if not cfg.lr >= 0:
         raise ValueError(f"--lr must be >= 0, got {cfg.lr}")
+    if not math.isfinite(cfg.lr):
+        raise ValueError(f"--lr must be finite, got {cfg.lr}")
     if not 0 < cfg.lr_decay <= 1:
         raise ValueError(f"--lr-decay must be in (0, 1], got {cfg.lr_decay}")
-    if cfg.momentum < 0:
-        raise ValueError(f"--momentum must be >= 0, got {cfg.momentum}")
+    if not 0 <= cfg.momentum < math.inf:
+        raise ValueError(f"--momentum must be >= 0 and finite, got {cfg.momentum}")
     if cfg.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {cfg.batch_size}")
     if cfg.epochs < 0:
@@ -225,7 +228,8 @@ def fit(
 def config_from_dict(d: dict) -> TrainConfig:
     """A TrainConfig from :func:`config_to_dict`'s output (unknown keys ignored)."""
     d = dict(d)
-    d["sizes"] = tuple(d["sizes"])
+    if "sizes" in d:
+        d["sizes"] = tuple(d["sizes"])
     return replace(TrainConfig(), **{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
 
 
