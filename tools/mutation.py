@@ -15,7 +15,8 @@ survived). A survivor is either a behaviour no test pins down (write the test) o
 equivalent mutant (the change makes no observable difference; say why and move on).
 
 Tests that already fail before any mutation are reported and deselected, so that they
-do not kill every mutant.
+do not kill every mutant. A flaky test inflates the score (its random failures count as
+kills): leave it out with ``--tests``.
 
 Usage (from the repository root; not part of the default test run):
 
@@ -290,10 +291,10 @@ def baseline_failures(tests: list[str], timeout: float) -> list[str]:
         status, out = _pytest(Path(tmp), tests, [], timeout * 3, stop_first=False)
     if status == "timeout":
         sys.exit("mutation: the unmutated test run timed out; raise --timeout")
-    failed = re.findall(r"^FAILED (\S+)", out, flags=re.M)
+    failed = re.findall(r"^FAILED (.+?)(?: - .*)?$", out, flags=re.M)  # ids may hold spaces: [sum(0, True)]
     if status == "fail" and not failed:
         sys.exit("mutation: the unmutated test run failed without naming a test:\n" + out[-2000:])
-    return sorted(set(f.split(" - ")[0] for f in failed))
+    return sorted(set(failed))
 
 
 def run_mutant(mutation: Mutation, tests: list[str], deselect: list[str], timeout: float) -> str:
