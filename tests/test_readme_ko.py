@@ -22,7 +22,7 @@ HEADINGS = {
     "A Tensor and its gradients": "Tensor와 기울기",
     "The graph backward walks": "역전파가 따라가는 그래프",
     "Automatic vs hand-written vs numerical": "자동 미분, 직접 구현, 수치 미분 비교",
-    "Beyond the first derivative": "고계 도함수",
+    "Beyond the first derivative": "1계 도함수 너머로",
     "Training": "학습",
     "Speed": "속도",
     "Command line": "명령줄 도구",
