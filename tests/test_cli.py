@@ -81,6 +81,8 @@ CASES = [
     (["graph", "--out", "g.svg", "--steps", "new/steps"], ["--steps new/steps", "does not exist"]),
     (["verify", "--graph", "new/v.dot"], ["--graph new/v.dot", "does not exist"]),
     (["verify", "--loss", "printed_ce", "--output-activation", "none"], ["printed_ce", "undefined"]),
+    (["graph", "--out", "-"], ["--out -", "not supported", "file name"]),
+    (["verify", "--los", "sse"], ["unrecognized arguments: --los"]),  # no abbreviated flags
 ]
 
 
@@ -149,3 +151,10 @@ def test_examples_refuse_bad_counts_and_handle_zero_epochs(data, tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith(f"{name}: error: argument")
     assert tree(tmp_path) == set()
+
+
+def test_verify_says_when_the_batch_is_larger_than_the_data(data, tmp_path):
+    result = run(
+        ["verify", "--batch-size", "100000", "--hidden", "4", "--samples", "1", "--data", data], tmp_path
+    )
+    assert "--batch-size 100000 is more than the" in result.stdout

@@ -25,7 +25,12 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and still exit status 2)."""
+    """argparse, but a usage error is one line (and still exit status 2), and a flag must be
+    spelled out (``--los`` is not taken for ``--loss``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -439,7 +444,10 @@ def _one_batch(args: argparse.Namespace, size: int, rng):
         note = f"no MNIST in {folder}: using a synthetic batch of uniform noise images"
         return rng.uniform(0, 1, (size, 784)).astype(np.float32), rng.randint(0, 10, size), note
     idx = rng.choice(len(X), size=min(size, len(X)), replace=False)
-    return X[idx], y[idx], f"a batch of {len(idx)} real MNIST training images from {folder}"
+    note = f"a batch of {len(idx)} real MNIST training images from {folder}"
+    if size > len(X):
+        note += f" (--batch-size {size} is more than the {len(X)} there are: all of them are used)"
+    return X[idx], y[idx], note
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -514,6 +522,8 @@ def _run_graph(args: argparse.Namespace) -> int:
         check_config(cfg)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if args.out == "-":
+        raise CliError("--out - (standard output) is not supported: give a file name such as graph.svg")
     fmt = args.format or os.path.splitext(args.out)[1].lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf", "dot"):
         raise CliError(
