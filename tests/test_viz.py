@@ -401,3 +401,19 @@ def test_the_mlp_graph_reads_at_a_glance(tmp_path, mnist_dir):
             boxes.append((min(xs), max(xs)))
     assert len(boxes) == 4 and all(lo < min(spine_x) <= max(spine_x) < hi for lo, hi in boxes)
     assert max(lo for lo, _ in boxes) - min(lo for lo, _ in boxes) < 40  # no staircase
+
+
+def test_the_legend_lists_only_the_kinds_of_box_drawn():
+    import numpy as np
+
+    from tinygrad_mlp import Tensor, grad, nn
+    from tinygrad_mlp.viz import to_dot
+
+    model = nn.MLP((4, 3, 2), rng=np.random.default_rng(0))
+    loss = nn.sse_loss(model(Tensor(np.ones((2, 4)))), np.zeros((2, 2)))
+    dot = to_dot(loss, legend=True)
+    assert "parameter" in dot and "output" in dot
+    assert "backward-pass op" not in dot and ">constant<" not in dot
+    x = Tensor(2.0, requires_grad=True)
+    (dy,) = grad(x**3, x, create_graph=True)
+    assert "backward-pass op" in to_dot(dy, legend=True)

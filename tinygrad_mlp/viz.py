@@ -268,9 +268,11 @@ def _draw(
     drawing = _Drawing(g, ids)
     clusters: dict[str, graphviz.Digraph] = {}
     beside: list[tuple[str, str]] = []  # (leaf, the op it feeds): drawn on one row
+    kinds: set[str] = set()  # the kinds of box drawn: the legend shows only these
     for t in reversed(nodes):
         nid = ids[id(t)]
         kind = _kind(t, root)
+        kinds.add(kind)
         grad = grads.get(id(t)) if grads is not None else t.grad
         attrs = dict(STYLE[kind])
         name = names.get(id(t))
@@ -327,7 +329,7 @@ def _draw(
             ends = ("cut", ids[id(t)]) if direction == "forward" else (ids[id(t)], "cut")
             g.edge(*ends, style="dashed")
     if legend:
-        _add_legend(g, ids[id(root)])
+        _add_legend(g, ids[id(root)], kinds)
         drawing.titles["legend"] = "legend"
     return drawing
 
@@ -358,11 +360,13 @@ def draw_graph(
     ).graph
 
 
-def _add_legend(g: graphviz.Digraph, below: str) -> None:
+def _add_legend(g: graphviz.Digraph, below: str, kinds: set[str] | None = None) -> None:
     """One compact node under the picture (below the node ``below``): a table of two
-    rows with a cell per kind of box."""
+    rows with a cell per kind of box drawn (``kinds``; None: every kind)."""
     cells = []
     for kind, text in LEGEND:
+        if kinds is not None and kind not in kinds:
+            continue
         style = STYLE[kind]
         rounded = ' STYLE="ROUNDED"' if "rounded" in style["style"] else ""
         cells.append(
