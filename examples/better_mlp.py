@@ -11,36 +11,27 @@ import argparse
 from dataclasses import replace
 
 from tinygrad_mlp import nn
+from tinygrad_mlp.cli import whole_number
 from tinygrad_mlp.data import load_mnist
 from tinygrad_mlp.train import BETTER, accuracy, build, config_to_dict, fit, make_rng
-
-
-def _count(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-    return value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--epochs",
-        type=lambda t: _count(t, 0),
+        type=whole_number(0),
         default=BETTER.epochs,
         help="0: evaluate the untrained network",
     )
-    parser.add_argument("--subset", type=lambda t: _count(t, 1), help="train on the first N images only")
+    parser.add_argument("--subset", type=whole_number(1), help="train on the first N images only")
     parser.add_argument("--hidden", default="512,256", help="hidden widths (default 512,256)")
     parser.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data)")
     parser.add_argument("--save", help="write the trained model to this .npz checkpoint")
     args = parser.parse_args()
 
     try:
-        sizes = (784, *(_count(h, 1) for h in args.hidden.split(",")), 10)
+        sizes = (784, *(whole_number(1)(h) for h in args.hidden.split(",")), 10)
     except argparse.ArgumentTypeError as exc:
         parser.error(f"argument --hidden: {exc}")
     cfg = replace(BETTER, sizes=sizes, epochs=args.epochs, subset=args.subset)

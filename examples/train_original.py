@@ -14,26 +14,17 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from tinygrad_mlp.cli import whole_number
 from tinygrad_mlp.data import load_mnist
 from tinygrad_mlp.train import ORIGINAL, build, fit, make_rng
 
 
-def _count(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=lambda t: _count(t, 1), default=2)
-    parser.add_argument("--subset", type=lambda t: _count(t, 1), help="train on the first N images only")
+    parser.add_argument("--epochs", type=whole_number(1), default=2)
+    parser.add_argument("--subset", type=whole_number(1), help="train on the first N images only")
     parser.add_argument("--data", help="MNIST folder (default: $TINYGRAD_MLP_DATA, else ./data)")
-    parser.add_argument("--seed", type=lambda t: _count(t, 0), default=0)
+    parser.add_argument("--seed", type=whole_number(0), default=0)
     args = parser.parse_args()
 
     cfg = replace(ORIGINAL, epochs=args.epochs, subset=args.subset, seed=args.seed, grad_norms=True)

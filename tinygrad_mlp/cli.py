@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
 
@@ -46,24 +46,26 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {value}")
-    return value
+def whole_number(least: int, below: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type=`` for a whole number >= ``least`` (and < ``below``), with a
+    one-line message for anything else (the examples use it too)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if below is not None and not least <= value < below:
+            raise argparse.ArgumentTypeError(f"must be between {least} and {below - 1}, got {value}")
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+_seed = whole_number(0, 2**32)
+_positive_int = whole_number(1)
 
 
 TRAIN_LOSSES = ("sse", "cross_entropy", "mse")

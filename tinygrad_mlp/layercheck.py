@@ -67,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from ._table import text_table
 from .tensor import Tensor
 
 
@@ -177,15 +178,7 @@ class LayerReport:
         return lines
 
     def __str__(self) -> str:
-        head, body = self._cells()
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-
-        def line(cells: list[str]) -> str:
-            return "  ".join(
-                c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-            ).rstrip()
-
-        table = [line(head), "  ".join("-" * w for w in widths), *(line(r) for r in body)]
+        table = text_table(*self._cells(), strip=True)
         return "\n".join([*self.notes, *table, *self.summary()])
 
     def _repr_html_(self) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import nn
+from ._table import text_table
 from .autograd import no_grad
 from .layercheck import check_backward as check_backward  # re-exported: verify.check_backward
 from .manual import ManualMLP
@@ -164,15 +165,7 @@ class VerifyReport:
         return f"loss {self.loss}, {self.dtype}, batch {self.batch}: {verdict} (rel diff tolerance {self.tol:g}, {num})"
 
     def __str__(self) -> str:
-        head, body = self._cells()
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-
-        def line(cells: list[str]) -> str:
-            return "  ".join(
-                c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-            )
-
-        out = [line(head), "  ".join("-" * w for w in widths), *(line(r) for r in body)]
+        out = text_table(*self._cells())
         notes = [f"note: {n}" for n in self.notes]
         return "\n".join([*notes, *out, self.summary()])
 
