@@ -223,10 +223,8 @@ def _as_grad_tuple(ctx, in_grads) -> tuple:
     return in_grads
 
 
-def _run_vjp(ctx, g, node, create_graph: bool):
-    """One op's gradients, on arrays or (create_graph) on Tensors that record themselves."""
-    if not create_graph:
-        return ctx.vjp(g, node.data, *ctx.arrays)
+def _run_vjp_recorded(ctx, g, node):
+    """One op's gradients on Tensors, recorded as backward-pass ops (create_graph)."""
     if not ctx.differentiable:
         raise RuntimeError(
             f"grad(create_graph=True): op '{ctx.name}' has a backward(g) on arrays only, which "
@@ -285,10 +283,8 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
             continue
         if check_mutation:
             _check_not_mutated(ctx)
-        if lift is None:  # first order: the rule runs on the arrays the op saw
-            in_grads = ctx.vjp(g, node.data, *ctx.arrays)
-        else:
-            in_grads = _run_vjp(ctx, g, node, create_graph)
+        # first order: the rule runs on the arrays the op saw; else on Tensors, recorded
+        in_grads = ctx.vjp(g, node.data, *ctx.arrays) if lift is None else _run_vjp_recorded(ctx, g, node)
         if type(in_grads) is not tuple or len(in_grads) != len(ctx.parents):
             in_grads = _as_grad_tuple(ctx, in_grads)
         if anomaly:

@@ -83,7 +83,7 @@ _UFUNCS = {
     np.power: _binary("__pow__"),
     np.matmul: _binary("__matmul__"),
     np.maximum: lambda a, b: _maximum(a, b),
-    np.minimum: lambda a, b: -_maximum(-_lift_pair(a, b)[0], -_lift_pair(a, b)[1]),
+    np.minimum: lambda a, b: _minimum(a, b),
     np.negative: lambda a: -a,
     np.positive: lambda a: a,
     np.exp: lambda a: a.exp(),
@@ -117,11 +117,15 @@ def _lift_pair(a, b):
     return _lift_like(a, t), _lift_like(b, t)
 
 
+def _minimum(a, b):
+    a, b = _lift_pair(a, b)
+    return -_maximum(-a, -b)  # min(a, b) = -max(-a, -b), ties split as in maximum
+
+
 def _maximum(a, b):
     from .ops import Maximum
 
-    t = a if _is_tensor(a) else b
-    return Maximum.apply(_lift_like(a, t), _lift_like(b, t))
+    return Maximum.apply(*_lift_pair(a, b))
 
 
 def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
