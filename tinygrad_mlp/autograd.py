@@ -154,17 +154,17 @@ def toposort(roots) -> list:
     if not isinstance(roots, (list, tuple)):
         roots = (roots,)
     order = []
-    visited = set()
+    visited = set()  # tensors hash by identity
     for root in roots:
-        if id(root) in visited:
+        if root in visited:
             continue
-        visited.add(id(root))
+        visited.add(root)
         stack = [(root, iter(root._ctx.parents if root._ctx is not None else ()))]
         while stack:
             node, parents = stack[-1]
             for p in parents:
-                if p.requires_grad and id(p) not in visited:
-                    visited.add(id(p))
+                if p.requires_grad and p not in visited:
+                    visited.add(p)
                     stack.append((p, iter(p._ctx.parents if p._ctx is not None else ())))
                     break
             else:
@@ -237,19 +237,19 @@ def _run_vjp_recorded(ctx, g, node):
 
 def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_visit=None) -> dict:
     """The walk of the module docstring. ``store``: keep gradients in ``.grad``;
-    ``wanted``: ids of the tensors whose gradients are returned (only the part of the
-    graph that leads to them is walked). Returns {id: gradient} for ``wanted``."""
+    ``wanted``: the tensors whose gradients are returned (only the part of the graph
+    that leads to them is walked). Returns {tensor: gradient} for ``wanted``.
+    (Dicts and sets here hold tensors, which hash by identity.)"""
     order = toposort(roots)
     if wanted is not None:  # prune: only nodes with a path down to a wanted tensor matter
         leads = set(wanted)
         for node in order:  # parents come first
             ctx = node._ctx
-            if ctx is not None and id(node) not in leads and any(id(p) in leads for p in ctx.parents):
-                leads.add(id(node))
+            if ctx is not None and node not in leads and any(p in leads for p in ctx.parents):
+                leads.add(node)
     grads = {}
     for root, seed in zip(roots, seeds):
-        key = id(root)
-        grads[key] = seed if key not in grads else grads[key] + seed
+        grads[root] = seed if root not in grads else grads[root] + seed
     lift = _lift_grad if create_graph else None
     anomaly = MODE.get().anomaly
     check_mutation = MUTATED[0] > 0
@@ -257,7 +257,7 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
     stored = set()  # ids of the arrays this call stored in some .grad
     ndarray = np.ndarray
     for node in reversed(order):
-        g = grads.pop(id(node), None)
+        g = grads.pop(node, None)
         if g is None:  # nothing flows here (pruned, or a backward returned None)
             continue
         ctx = node._ctx
@@ -275,9 +275,9 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
             if on_visit is not None:
                 on_visit(node)
         if wanted is not None:
-            if id(node) in wanted:
-                found[id(node)] = g
-            if id(node) not in leads:
+            if node in wanted:
+                found[node] = g
+            if node not in leads:
                 continue
         if ctx is None:
             continue
@@ -285,11 +285,12 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
             _check_not_mutated(ctx)
         # first order: the rule runs on the arrays the op saw; else on Tensors, recorded
         in_grads = ctx.vjp(g, node.data, *ctx.arrays) if lift is None else _run_vjp_recorded(ctx, g, node)
-        if type(in_grads) is not tuple or len(in_grads) != len(ctx.parents):
+        parents = ctx.parents
+        if type(in_grads) is not tuple or len(in_grads) != len(parents):
             in_grads = _as_grad_tuple(ctx, in_grads)
         if anomaly:
             _check_finite(ctx, in_grads)
-        for parent, pg in zip(ctx.parents, in_grads):
+        for parent, pg in zip(parents, in_grads):
             if pg is None or not parent.requires_grad:
                 continue
             data = parent.data
@@ -302,22 +303,21 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
                     f"backward of '{ctx.name}' returned a gradient of shape {pg.shape} "
                     f"for an input of shape {data.shape}"
                 )
-            key = id(parent)
-            prev = grads.get(key)
+            prev = grads.get(parent)
             if prev is None:
-                grads[key] = pg
+                grads[parent] = pg
             elif lift is None:
-                grads[key] = prev + pg
+                grads[parent] = prev + pg
             else:
                 with using(enabled=True, in_backward=True):
-                    grads[key] = prev + pg
+                    grads[parent] = prev + pg
     return found
 
 
 def _fit(pg, data: np.ndarray) -> np.ndarray:
     """A first-order gradient as an ndarray of its input's dtype."""
     if type(pg) is not np.ndarray:  # numpy gives scalars for 0-d results
-        pg = np.asarray(getattr(pg, "data", pg))
+        pg = np.asarray(pg if isinstance(pg, np.generic) else getattr(pg, "data", pg))
     if pg.dtype != data.dtype:
         pg = pg.astype(data.dtype)
     return pg
@@ -361,7 +361,7 @@ def _seed(root, grad, what: str, argname: str) -> np.ndarray:
                 f"{what}: {argname} can be left out only for a one-element tensor; this one has "
                 f"shape {root.data.shape}, so pass {argname}= of that shape"
             )
-        return np.ones_like(root.data)
+        return np.ones(root.data.shape, root.data.dtype)
     seed = np.array(getattr(grad, "data", grad), dtype=root.data.dtype)  # a copy: never alias
     if seed.shape != root.data.shape:
         raise RuntimeError(f"{what}: grad has shape {seed.shape} but the tensor has shape {root.data.shape}")
@@ -430,14 +430,14 @@ def grad(
                 seed = tensor_cls(seed)
         roots.append(out)
         seeds.append(seed)
-    wanted = {id(t) for t in inputs}
+    wanted = set(inputs)
     if create_graph:
         found = _backprop(tuple(roots), tuple(seeds), create_graph=True, store=False, wanted=wanted)
     else:
         found = _backprop(tuple(roots), tuple(seeds), create_graph=False, store=False, wanted=wanted)
     result = []
     for i, t in enumerate(inputs):
-        g = found.get(id(t))
+        g = found.get(t)
         if g is None:
             if not allow_unused:
                 raise RuntimeError(

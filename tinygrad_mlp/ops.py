@@ -44,9 +44,12 @@ def unbroadcast(grad, shape: tuple[int, ...]):
     Broadcasting copies a value along new leading axes and along axes of length 1, so
     the gradient of that value is the sum over those axes. Works on arrays and Tensors.
     """
-    if grad.shape == shape:
+    gshape = grad.shape
+    if gshape == shape:
         return grad
-    lead = grad.ndim - len(shape)
+    lead = len(gshape) - len(shape)
+    if lead == 1 and gshape[1:] == shape:  # one new leading axis, as for a bias
+        return grad.sum(axis=0)
     ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     if not ones:  # only new leading axes, as for a bias: the sum has the right shape already
         return grad.sum(axis=tuple(range(lead)))
@@ -306,21 +309,20 @@ class MatMul(Function):
     name = "matmul"
 
     def forward(self, a, b):
+        return a @ b  # shapes are checked by numpy; shape_error says what it refused
+
+    def shape_error(self, exc: Exception, a: np.ndarray, b: np.ndarray) -> ShapeError:
         if a.ndim == 0 or b.ndim == 0:
-            raise ShapeError(
+            return ShapeError(
                 f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}"
             )
         ka = a.shape[-1]
         kb = b.shape[-2] if b.ndim >= 2 else b.shape[0]
         if ka != kb:
-            raise ShapeError(
+            return ShapeError(
                 f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                 f"{ka} (last dim of a) != {kb} ({'dim -2' if b.ndim >= 2 else 'dim 0'} of b)"
             )
-        return a @ b
-
-    def shape_error(self, exc: Exception, a: np.ndarray, b: np.ndarray) -> ShapeError:
-        # inner dimensions were checked above: what numpy refused is the batch dimensions
         return ShapeError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast together")
 
     def vjp(self, g, out, a, b):
@@ -454,6 +456,8 @@ class ReLU(Function):
         return np.where(_value(a) > 0, t[0], 0)
 
 
+_min = np.minimum.reduce  # a.min() without its Python wrapper
+
 # Above these inputs exp(-a) stays finite (it overflows near -88.7 in float32, -709.8 in float64).
 _EXP_SAFE = {np.dtype(np.float16): -11.0, np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
 
@@ -469,10 +473,10 @@ class Sigmoid(Function):
     name = "sigmoid"
 
     def forward(self, a):
-        if a.size and a.min() > _EXP_SAFE.get(a.dtype, 0.0):
+        if a.ndim and a.size and _min(a, None) > _EXP_SAFE.get(a.dtype, 0.0):
             # fast path: while exp(-a) cannot overflow, 1 / (1 + exp(-a)) is as exact as the
-            # two-branch form below, in four in-place passes
-            out = np.negative(a, out=np.empty_like(a))  # out=: stays an array for 0-d input
+            # two-branch form below, in four passes over one new array
+            out = np.negative(a)
             np.exp(out, out=out)
             out += 1
             return np.reciprocal(out, out=out)
@@ -614,6 +618,12 @@ class Sum(Function):
 
     def vjp(self, g, out, a):
         # d(sum a)/da = g copied along the summed axes
+        if type(g) is np.ndarray and g.ndim == 0:
+            # a sum of everything: a read-only view of g with zero strides, made directly
+            # (np.broadcast_to builds the same view in a few microseconds more)
+            view = np.ndarray(a.shape, g.dtype, g, 0, (0,) * a.ndim)
+            view.flags.writeable = False
+            return (view,)
         g = g.reshape(_keepdims_shape(a.shape, self.axes))
         return (np.broadcast_to(g, a.shape),)
 

@@ -69,7 +69,15 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
     """Run one op forward and, when any input requires grad, record it in the graph;
     inside ``func.jvp``, also carry the inputs' tangents forward through the op."""
     fn = fn_cls()
-    arrays = [t.data for t in inputs]
+    n = len(inputs)
+    # (one and two inputs spelled out: a comprehension is a function call in Python 3.11)
+    if n == 2:
+        a, b = inputs
+        arrays = [a.data, b.data]
+    elif n == 1:
+        arrays = [inputs[0].data]
+    else:
+        arrays = [t.data for t in inputs]
     try:
         out = fn.forward(*arrays, **kwargs)
     except ops.ShapeError:
@@ -81,7 +89,14 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
     t = _new_tensor(Tensor)
     t.data, t.grad, t.name = out, None, None
     mode = MODE.get()
-    needs = tuple([x.requires_grad for x in inputs]) if mode.enabled else ()
+    if not mode.enabled:
+        needs = ()
+    elif n == 2:
+        needs = (a.requires_grad, b.requires_grad)
+    elif n == 1:
+        needs = (inputs[0].requires_grad,)
+    else:
+        needs = tuple([x.requires_grad for x in inputs])
     if True in needs:
         fn.parents = inputs
         fn.arrays = arrays
@@ -309,7 +324,10 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, _NUMBER):
-            return Tensor(np.asarray(other, dtype=self.data.dtype))
+            const = _new_tensor(Tensor)  # Tensor(...) without its checks: the array is made here
+            const.data, const.grad, const.name = np.asarray(other, dtype=self.data.dtype), None, None
+            const.requires_grad, const._ctx = False, None
+            return const
         return Tensor(other)
 
     def __add__(self, other) -> Tensor:
