@@ -614,7 +614,7 @@ class Sum(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.axes = _normalize_axis(axis, a.ndim, self.name)
         self.keepdims = keepdims
-        return a.sum(axis=self.axes, keepdims=keepdims)
+        return a.sum(axis=None if axis is None else self.axes, keepdims=keepdims)  # None: the fast path
 
     def vjp(self, g, out, a):
         # d(sum a)/da = g copied along the summed axes

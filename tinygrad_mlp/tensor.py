@@ -79,7 +79,7 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
     else:
         arrays = [t.data for t in inputs]
     try:
-        out = fn.forward(*arrays, **kwargs)
+        out = fn.forward(*arrays, **kwargs) if kwargs else fn.forward(*arrays)
     except ops.ShapeError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
