@@ -104,6 +104,23 @@ def test_leaf_gradients_are_arrays_of_their_own():
     assert s.grad.flags.writeable and s.grad.sum() == 10.0
 
 
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_full_sum_hands_every_element_the_output_gradient(shape, dtype):
+    x = Tensor(np.arange(np.prod(shape), dtype=dtype).reshape(shape), requires_grad=True)
+    y = x * 2.0
+    s = y.sum()
+    s.backward(np.array(3.0))
+    for t in (y, x):
+        assert t.grad.shape == shape and t.grad.dtype == dtype and type(t.grad) is np.ndarray
+    np.testing.assert_array_equal(y.grad, np.full(shape, 3.0))
+    np.testing.assert_array_equal(x.grad, np.full(shape, 6.0))
+    if shape:  # the intermediate's gradient is one value seen everywhere: not writable
+        assert not y.grad.flags.writeable
+        with pytest.raises(ValueError):
+            y.grad[...] = 0
+
+
 def test_backward_with_explicit_gradient():
     a = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     (a * a).backward(np.array([[1.0, 0.0], [0.5, 2.0]]))

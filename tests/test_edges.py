@@ -11,7 +11,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from tinygrad_mlp import ShapeError, Tensor, nn, optim
+from tinygrad_mlp import ShapeError, Tensor, nn, ops, optim
 from tinygrad_mlp.gradcheck import gradcheck
 
 mpmath.mp.dps = 60  # far more digits than float64 holds
@@ -51,6 +51,22 @@ def test_sigmoid_is_exact_to_a_few_ulps_far_into_the_negative_tail(dtype, xs):
     neg = np.array(xs) <= 0
     assert ulps(x.grad[neg], np.array(want_grad)[neg], dtype).max() <= 4, (x.grad, want_grad)
     assert np.all(x.grad >= 0) and np.all(np.isfinite(x.grad))
+
+
+@pytest.mark.parametrize("dtype,xs", SIGMOID_EDGES, ids=["float32", "float64"])
+def test_sigmoid_of_each_value_alone_and_in_a_mixed_batch_agree(dtype, xs):
+    # Three ways through the op: a 0-d input (always the two-branch form), a batch of safe
+    # values only (the fast path), and a batch holding one value where exp(-x) overflows.
+    safe = np.array(xs) > ops._EXP_SAFE[np.dtype(dtype)]
+    assert not safe.all()  # the batch takes the two-branch form
+    alone = [Tensor(np.array(v, dtype=dtype)).sigmoid() for v in xs]
+    assert all(t.shape == () and type(t.data) is np.ndarray for t in alone)
+    batch = Tensor(np.array(xs, dtype=dtype)).sigmoid().data
+    fast = Tensor(np.array(xs, dtype=dtype)[safe]).sigmoid().data
+    np.testing.assert_array_equal([t.data for t in alone], batch)
+    assert ulps(fast, batch[safe], dtype).max() <= 2  # 1/(1+exp(-x)) vs exp(x)/(1+exp(x)) below 0
+    for v, got in zip(np.array(xs)[safe], fast):
+        assert ulps(np.array([got]), [float(mp_sigmoid(v))], dtype).max() <= 4, v
 
 
 @pytest.mark.parametrize("dtype,x0", [(np.float32, -20.0), (np.float64, -40.0)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+import warnings
 import weakref
 
 import numpy as np
@@ -57,6 +58,30 @@ def test_bench_report_is_built_from_the_measurements():
     ratio = results[0].median / results[1].median
     assert f"autograd/manual = {ratio:.3f}" in text
     assert "an epoch is 7500 steps of 8" in text
+
+
+def test_the_gemm_floor_multiplies_real_numbers():
+    # np.empty garbage would be what the floor multiplies: NaN (numpy warns) or subnormal
+    # numbers (slower products than a real step's, so a wrong floor)
+    model = nn.MLP((784, 16, 8, 10), rng=np.random.default_rng(0))
+    for trial in range(3):
+        np.empty((1 << 16,), np.float32).fill(np.nan)  # freed memory the floor might be handed
+        step = bench._gemm_engine(model, batch=8)
+        step(np.random.default_rng(trial).random((8, 784), dtype=np.float32), None)
+        for group in step.arrays:
+            for a in group:
+                assert np.all(np.isfinite(a)) and np.all(np.abs(a[a != 0]) > np.finfo(np.float32).tiny)
+
+
+def test_a_step_whose_sigmoid_saturates_times_without_warnings():
+    # lr 100 drives the pre-activations far below -88: the hand-written steps' exp
+    # overflows (to the right answer, sigmoid 0), which must not print warnings in the report
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = bench.run(
+            sizes=(784, 8, 10), batch=8, dtypes=("float32",), steps=30, warmup=1, use_torch=False, lr=100.0
+        )
+    assert len(results) == 4
 
 
 def test_profile_parts_add_up():
