@@ -222,12 +222,20 @@ def better_section(args, data) -> None:
 def bench_section(args) -> None:
     _head("Speed: bench, three runs")
     ratios: dict[str, list[float]] = {}
-    for _ in range(3):
-        out = _command(["bench", "--steps", "400"], args.data)
-        for line in out.splitlines():
-            m = re.match(r"(float\d\d)\s+\w+\s+[\d.]+\s+[\d.]+\s+(\w+/\w+) = ([\d.]+)", line)
-            if m:
-                ratios.setdefault(f"{m.group(1)} {m.group(2)}", []).append(float(m.group(3)))
+    generic = ["--loss", "generic", "--batch-sizes", "16,125", "--dtype", "float32", "--no-torch"]
+    for label, flags in (("", []), ("generic loss, ", generic)):
+        for _ in range(3):
+            out = _command(["bench", "--steps", "400", *flags], args.data)
+            batch = ""
+            for line in out.splitlines():
+                b = re.search(r"batch (\d+);", line)
+                if b and flags:
+                    batch = f"batch {b.group(1)}, "
+                m = re.match(r"(float\d\d)\s+\w+\s+[\d.]+\s+[\d.]+\s+(\w+/\w+) = ([\d.]+)", line)
+                if m:
+                    ratios.setdefault(f"{label}{batch}{m.group(1)} {m.group(2)}", []).append(
+                        float(m.group(3))
+                    )
     for name, values in ratios.items():
         print(f"  {name}: {min(values):.3f} to {max(values):.3f} over {len(values)} runs")
 
