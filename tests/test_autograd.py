@@ -121,6 +121,15 @@ def test_a_full_sum_hands_every_element_the_output_gradient(shape, dtype):
             y.grad[...] = 0
 
 
+def test_a_0d_leaf_used_twice_gets_an_array_gradient():
+    a = Tensor(3.0, requires_grad=True)
+    (a * a).backward()  # two 0-d contributions: numpy adds them into a scalar
+    assert type(a.grad) is np.ndarray and a.grad.shape == () and a.grad == 6.0
+    b = Tensor(2.0, requires_grad=True, dtype=np.float64)
+    (b * b * b).backward()
+    assert type(b.grad) is np.ndarray and b.grad.dtype == np.float64 and b.grad == 12.0
+
+
 def test_backward_with_explicit_gradient():
     a = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     (a * a).backward(np.array([[1.0, 0.0], [0.5, 2.0]]))
