@@ -9,7 +9,7 @@ import weakref
 import numpy as np
 import pytest
 
-from tinygrad_mlp import ShapeError, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from tinygrad_mlp import ShapeError, Tensor, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad, ops
 from tinygrad_mlp.autograd import toposort
 from tinygrad_mlp.ops import Function
 
@@ -128,6 +128,48 @@ def test_a_0d_leaf_used_twice_gets_an_array_gradient():
     b = Tensor(2.0, requires_grad=True, dtype=np.float64)
     (b * b * b).backward()
     assert type(b.grad) is np.ndarray and b.grad.dtype == np.float64 and b.grad == 12.0
+
+
+def test_a_leaf_never_shares_its_gradient_with_a_non_leaf_given_the_same_array():
+    class Both(ops.Function):  # hands one new array to both inputs
+        name = "both"
+
+        def forward(self, a, b):
+            return a + b
+
+        def vjp(self, g, out, a, b):
+            d = g * 1.0
+            return d, d
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    w = Tensor(np.ones(3), requires_grad=True)
+    h = w * 3.0
+    Both.apply(x, h).sum().backward()
+    assert not np.shares_memory(x.grad, h.grad)
+    x.grad *= 0
+    np.testing.assert_array_equal(h.grad, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(w.grad, [3.0, 3.0, 3.0])
+
+
+def test_tensor_subclasses_hash_by_identity_so_backward_keeps_them_apart():
+    class Named(Tensor):  # defining __eq__ alone would make a class unhashable
+        __slots__ = ()
+
+        def __eq__(self, other):
+            return self is other
+
+    class ByValue(Tensor):  # equal values must not merge two tensors in backward
+        __slots__ = ()
+
+        def __hash__(self):
+            return hash(self.data.tobytes())
+
+    x = Named([1.0, 2.0], requires_grad=True)
+    (x * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+    a, b = ByValue(1.0, requires_grad=True), ByValue(1.0, requires_grad=True)
+    ga, gb = grad(a * 2.0 + b * 3.0, [a, b])
+    assert (float(ga.data), float(gb.data)) == (2.0, 3.0)
 
 
 def test_backward_with_explicit_gradient():

@@ -254,10 +254,7 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
     anomaly = MODE.get().anomaly
     check_mutation = MUTATED[0] > 0
     found = {}
-    # ids of the arrays that may be some other tensor's .grad too: a gradient a rule passed
-    # on unchanged (as add does), and those stored in leaves. Any other array a rule returns
-    # is new, so it is nobody else's .grad.
-    shared = set()
+    stored = set()  # ids of the arrays this call stored in some .grad
     ndarray = np.ndarray
     for node in reversed(order):
         g = grads.pop(node, None)
@@ -268,15 +265,13 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
             if node.grad is not None:
                 acc = node.grad + g
                 node.grad = acc if type(acc) is ndarray else np.asarray(acc)  # 0-d sums are scalars
-            elif ctx is not None:
-                node.grad = g if type(g) is ndarray else np.asarray(g)
-            else:
+            elif ctx is None and (g.base is not None or id(g) in stored):
                 # A leaf gets an array of its own, not a view shared with another tensor's
                 # .grad, so that changing one gradient in place never changes another.
-                if type(g) is not ndarray:  # a sum of two 0-d gradients is a numpy scalar
-                    g = np.asarray(g)
-                node.grad = g.copy() if g.base is not None or id(g) in shared else g
-                shared.add(id(node.grad))
+                node.grad = g.copy()
+            else:
+                node.grad = g if type(g) is ndarray else np.asarray(g)
+            stored.add(id(node.grad))
             if on_visit is not None:
                 on_visit(node)
         if wanted is not None:
@@ -298,8 +293,6 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
         for parent, pg in zip(parents, in_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            if pg is g:
-                shared.add(id(pg))
             data = parent.data
             if lift is not None:
                 pg = lift(pg, parent)

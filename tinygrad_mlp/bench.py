@@ -182,7 +182,8 @@ def run(
 
     results = []
     # The hand-written steps compute sigmoid as 1 / (1 + exp(-h)), whose exp overflows to
-    # inf for very negative h (the result, 0, is right): no warnings in the report for that.
+    # inf for very negative h (the result, 0, is right). Overflow warnings are off for every
+    # engine while timing: the report is about time, and a run that overflows takes as long.
     with threadpool_limits(limits=threads), np.errstate(over="ignore"):
         n_threads = threads or _blas_threads()
         for dtype in dtypes:

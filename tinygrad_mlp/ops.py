@@ -473,10 +473,11 @@ class Sigmoid(Function):
     name = "sigmoid"
 
     def forward(self, a):
-        if a.ndim and a.size and _min(a, None) > _EXP_SAFE.get(a.dtype, 0.0):
+        if a.size and _min(a, None) > _EXP_SAFE.get(a.dtype, 0.0):
             # fast path: while exp(-a) cannot overflow, 1 / (1 + exp(-a)) is as exact as the
-            # two-branch form below, in four passes over one new array
-            out = np.negative(a)
+            # two-branch form below, in four passes over one new array (made with out= for a
+            # 0-d input, whose negative would otherwise be a numpy scalar, not writable)
+            out = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))
             np.exp(out, out=out)
             out += 1
             return np.reciprocal(out, out=out)
@@ -621,7 +622,7 @@ class Sum(Function):
         if type(g) is np.ndarray and g.ndim == 0:
             # a sum of everything: a read-only view of g with zero strides, made directly
             # (np.broadcast_to builds the same view in a few microseconds more)
-            view = np.ndarray(a.shape, g.dtype, g, 0, (0,) * a.ndim)
+            view = np.ndarray(a.shape, g.dtype, buffer=g, strides=(0,) * a.ndim)
             view.flags.writeable = False
             return (view,)
         g = g.reshape(_keepdims_shape(a.shape, self.axes))

@@ -201,7 +201,14 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "__weakref__")
     __hash__ = object.__hash__  # comparisons give arrays (below); tensors hash by identity
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # backward keys its dicts by tensor, so every tensor hashes by identity, also in a
+        # subclass (one that defines __eq__ would otherwise lose its hash)
+        cls.__hash__ = object.__hash__
+
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None) -> None:
+        # (_apply, _lift and __setitem__ fill these fields directly, to save the call: keep them in step)
         self.data: np.ndarray = _as_array(data, dtype)
         self.grad: np.ndarray | None = None
         self.requires_grad: bool = bool(requires_grad)
