@@ -48,11 +48,9 @@ def unbroadcast(grad, shape: tuple[int, ...]):
     if gshape == shape:
         return grad
     lead = len(gshape) - len(shape)
-    if lead == 1 and gshape[1:] == shape:  # one new leading axis, as for a bias
-        return grad.sum(axis=0)
-    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    if not ones:  # only new leading axes, as for a bias: the sum has the right shape already
-        return grad.sum(axis=tuple(range(lead)))
+    if gshape[lead:] == shape:  # only new leading axes, as for a bias: summing them gives the shape
+        return grad.sum(axis=0 if lead == 1 else tuple(range(lead)))
+    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
     return grad.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(shape)
 
 

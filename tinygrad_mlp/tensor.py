@@ -189,6 +189,13 @@ def _norm_index(index) -> tuple:
 _new_tensor = object.__new__
 
 
+def _tensor_of(data: np.ndarray, requires_grad: bool = False, ctx=None, name: str | None = None) -> Tensor:
+    """A Tensor around an array that is already right (``Tensor(...)`` without its checks)."""
+    t = _new_tensor(Tensor)
+    t.data, t.grad, t.name, t.requires_grad, t._ctx = data, None, name, requires_grad, ctx
+    return t
+
+
 class Tensor:
     """An n-dimensional array of floats that records the graph of ops made from it.
 
@@ -208,7 +215,7 @@ class Tensor:
         cls.__hash__ = object.__hash__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None) -> None:
-        # (_apply, _lift and __setitem__ fill these fields directly, to save the call: keep them in step)
+        # (_tensor_of and _apply, the hot path, fill these fields directly: keep them in step)
         self.data: np.ndarray = _as_array(data, dtype)
         self.grad: np.ndarray | None = None
         self.requires_grad: bool = bool(requires_grad)
@@ -331,10 +338,7 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, _NUMBER):
-            const = _new_tensor(Tensor)  # Tensor(...) without its checks: the array is made here
-            const.data, const.grad, const.name = np.asarray(other, dtype=self.data.dtype), None, None
-            const.requires_grad, const._ctx = False, None
-            return const
+            return _tensor_of(np.asarray(other, dtype=self.data.dtype))
         return Tensor(other)
 
     def __add__(self, other) -> Tensor:
@@ -394,9 +398,7 @@ class Tensor:
                 f"setitem: cannot assign into a leaf tensor that requires grad (shape {self.shape}); "
                 f"assign into a copy (out = x.copy(); out[i] = v) or do it under no_grad()"
             )
-        old = _new_tensor(Tensor)
-        old.data, old.grad, old.name = self.data, None, self.name
-        old.requires_grad, old._ctx = self.requires_grad, self._ctx
+        old = _tensor_of(self.data, self.requires_grad, self._ctx, self.name)
         for level in mode.fw:  # the tangent so far belongs to the old values
             if id(self) in level:
                 level[id(old)] = (old, level.pop(id(self))[1])
