@@ -70,7 +70,7 @@ def test_printed_loss_mismatch_is_detected_and_reported(batch):
     assert all(r.numerical < 1e-5 for r in report.rows)
     assert all(r.numerical_manual > 1 for r in report.rows)
     text = str(report)
-    assert "MISMATCH" in text and text.count(" NO") == len(report.rows)
+    assert "MISMATCH" in text and text.count(" NO: manual, weights") == len(report.rows)
     assert "<table>" in report._repr_html_() and "layers.3.b" in report._repr_html_()
 
 
@@ -92,6 +92,23 @@ def test_finite_differences_catch_a_wrong_hand_written_derivative(batch):
     bad = [r.name for r in report.rows if not r.ok]
     assert bad and all(r.numerical < 1e-5 for r in report.rows)  # autograd is right
     assert max(r.numerical_manual for r in report.rows) > 1e-2  # the corrupted one is caught numerically
+
+
+def test_the_agree_column_names_the_comparison_that_failed(batch):
+    x, y = batch
+    model = _mlp()
+    # autograd against finite differences held to an impossible tolerance: only "num" fails
+    report = compare_gradients(model, x, y, samples=2, num_tol=1e-300)
+    assert not report.passed
+    failed = [r for r in report.rows if not r.ok]
+    assert failed and all(report._verdict(r) == "NO: num" for r in failed)
+    table = str(report).splitlines()
+    assert all(any(line.startswith(r.name) and line.endswith(" NO: num") for line in table) for r in failed)
+    # a wrong hand-written derivative: the hand-written comparison fails, autograd stays right
+    report = compare_gradients(model, x, y, manual=CorruptedManual.from_mlp(model), samples=2)
+    cells = {r.name: report._verdict(r) for r in report.rows}
+    assert cells["layers.3.W"] == "NO: manual" and cells["layers.0.W"] == "NO: manual"
+    assert "yes" not in cells.values()
 
 
 def test_relu_kinks_are_left_out_of_the_numerical_check(batch):

@@ -147,9 +147,25 @@ class VerifyReport:
                 cells.append(f"{r.num_tol:.1e}")
             if self.steps:
                 cells.append(f"{r.weights_rel:.2e}")
-            cells.append("yes" if r.ok else "NO")
+            cells.append(self._verdict(r))
             body.append(cells)
         return head, body
+
+    def _verdict(self, r: Row) -> str:
+        """``yes``, or ``NO`` and which comparison failed: ``manual`` (autograd against the
+        hand-written gradient), ``num`` (against finite differences), ``weights``."""
+        if r.ok:
+            return "yes"
+        failed = [
+            name
+            for name, bad in (
+                ("manual", not r.max_rel <= self.tol),
+                ("num", not (np.isnan(r.numerical) or r.numerical <= r.num_tol)),
+                ("weights", r.weights_rel is not None and not r.weights_rel <= self.tol),
+            )
+            if bad
+        ]
+        return "NO: " + ", ".join(failed)
 
     def summary(self) -> str:
         """The verdict line: "all gradients agree" exactly when :attr:`passed`."""
