@@ -2,7 +2,7 @@
 cost that does not move with the machine's load (times on a shared 2-core machine move
 by 10% from run to run; this count moves by well under 1%).
 
-    python benchmarks/instructions.py                          # autograd and tight, 8-8-8-8-8, batch 1
+    python benchmarks/instructions.py                          # autograd, rules, tight: 8-8-8-8-8, batch 1
     python benchmarks/instructions.py --before /tmp/before     # and an older checkout's engine
     python benchmarks/instructions.py --sizes 784,128,64,32,10 --batch-size 16
 
@@ -43,6 +43,8 @@ def child(args) -> None:
     model, step = bench._autograd_engine(sizes, np.dtype("float32"), 0.1, rng, "generic")
     if args.engine == "tight":
         step = bench._tight_engine(model, 0.1)
+    elif args.engine == "rules":
+        step = bench._rules_engine(model, args.batch_size, bench._generic_loss, 0.1)
     xs, ys = bench._batches(sizes, args.batch_size, "float32", 16, rng)
     for i in range(args.child):
         step(xs[i % 16], ys[i % 16])
@@ -95,8 +97,10 @@ def main(argv=None) -> None:
         f"MLP {args.sizes.replace(',', '-')}, batch {args.batch_size}, float32: instructions per training step"
     )
     auto = per_step("autograd", args, here)
+    rules = per_step("rules", args, here)
     tight = per_step("tight", args, here)
     print(f"autograd  {auto:>12,}")
+    print(f"rules     {rules:>12,}   autograd/rules = {auto / rules:.3f}   rules/tight = {rules / tight:.3f}")
     print(f"tight     {tight:>12,}   autograd/tight = {auto / tight:.3f}")
     if args.before is not None:
         before = per_step("autograd", args, str(args.before.resolve()))

@@ -236,6 +236,11 @@ def bench_section(args) -> None:
                     ratios.setdefault(f"{label}{batch}{m.group(1)} {m.group(2)}", []).append(
                         float(m.group(3))
                     )
+                if line.startswith("the op rules alone"):  # rules/tight = x, rules/gemm = y (float32); ...
+                    for part in line.split(": ", 1)[1].split("; "):
+                        dtype = re.search(r"\((float\d\d)\)", part).group(1)
+                        for name, value in re.findall(r"(rules/\w+) = ([\d.]+)", part):
+                            ratios.setdefault(f"{label}{batch}{dtype} {name}", []).append(float(value))
     for name, values in ratios.items():
         print(f"  {name}: {min(values):.3f} to {max(values):.3f} over {len(values)} runs")
 

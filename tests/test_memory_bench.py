@@ -7,9 +7,11 @@ import gc
 import tracemalloc
 import warnings
 import weakref
+from collections import Counter
 
 import numpy as np
 import psutil
+import pytest
 
 from tinygrad_mlp import bench, nn, optim
 from tinygrad_mlp.cli import main
@@ -51,13 +53,15 @@ def test_an_epoch_keeps_memory_flat_and_frees_each_graph():
 
 def test_bench_report_is_built_from_the_measurements():
     results = bench.run(sizes=(784, 16, 10), batch=8, dtypes=("float32",), steps=5, warmup=1, use_torch=False)
-    assert [r.engine for r in results] == ["autograd", "manual", "tight", "gemm"]
+    assert [r.engine for r in results] == ["autograd", "manual", "rules", "tight", "gemm"]
     assert all(r.dtype == "float32" for r in results)
     assert all(r.median > 0 and r.steps == 5 for r in results)
     text = bench.report(results, batch=8)
     ratio = results[0].median / results[1].median
     assert f"autograd/manual = {ratio:.3f}" in text
     assert "an epoch is 7500 steps of 8" in text
+    rules, tight, gemm = (r.median for r in results[2:5])
+    assert f"rules/tight = {rules / tight:.3f}, rules/gemm = {rules / gemm:.3f} (float32)" in text
 
 
 def test_the_gemm_floor_multiplies_real_numbers():
@@ -81,7 +85,7 @@ def test_a_step_whose_sigmoid_saturates_times_without_warnings():
         results = bench.run(
             sizes=(784, 8, 10), batch=8, dtypes=("float32",), steps=30, warmup=1, use_torch=False, lr=100.0
         )
-    assert len(results) == 4
+    assert len(results) == 5
 
 
 def test_profile_parts_add_up():
@@ -129,3 +133,36 @@ def test_the_tight_hand_written_step_is_the_same_step_as_autograd():
     for layer, (w, b) in zip(model.layers, tight.params):
         np.testing.assert_allclose(w, layer.W.data, rtol=1e-12)
         np.testing.assert_allclose(b, layer.b.data, rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["generic", "sse"])
+def test_the_rules_alone_are_the_same_step_as_autograd(loss):
+    # the floor of the engine's bookkeeping must compute what the engine computes, or its
+    # time says nothing about the engine's
+    rng = np.random.default_rng(0)
+    sizes = (12, 8, 5, 3)
+    model, auto = bench._autograd_engine(sizes, np.dtype("float64"), 0.1, rng, loss)
+    before = [p.data.copy() for p in model.parameters()]
+    rules = bench._rules_engine(model, 4, bench._generic_loss if loss == "generic" else nn.sse_loss, 0.1)
+    xs, ys = bench._batches(sizes, 4, "float64", 3, rng)
+    for x, y in zip(xs, ys):
+        auto(x, y)
+        rules(x, y)
+    for mine, p, old in zip(rules.params, model.parameters(), before):
+        assert not np.allclose(p.data, old)  # the steps moved the weights
+        np.testing.assert_allclose(mine, p.data, rtol=1e-12)
+    # its own copy: recording the graph left the autograd model untouched
+    assert all(mine is not p.data for mine, p in zip(rules.params, model.parameters()))
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_balanced_orders_let_each_engine_follow_each_other_equally_often(n):
+    names = [f"e{i}" for i in range(n)]
+    orders = bench.balanced_orders(names)
+    assert len(orders) == (n if n % 2 == 0 else 2 * n)
+    assert all(sorted(order) == names for order in orders)
+    follows = Counter((a, b) for order in orders for a, b in zip(order, order[1:]))
+    assert len(follows) == n * (n - 1)  # every ordered pair ...
+    assert len(set(follows.values())) <= 1  # ... equally often
+    places = Counter((order.index(name), name) for order in orders for name in order)
+    assert set(places.values()) == {len(orders) // n}  # and each engine in each place

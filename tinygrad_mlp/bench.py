@@ -13,7 +13,6 @@ of them.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -108,6 +107,75 @@ def _tight_engine(model, lr):
     return step
 
 
+def _rules_engine(model, batch: int, loss_fn, lr: float):
+    """The engine's own op rules and nothing else. The step's graph is recorded once; then
+    each step calls every op's ``forward`` and ``vjp`` on arrays, in graph order, with no
+    Tensor made, no graph sorted or walked and no ``.grad`` kept, and the same SGD update.
+    This is what the rules cost: the floor that cheaper bookkeeping (recording ops, walking
+    the graph) could reach, below which only different rules can go."""
+    from . import tensor as tensor_module
+
+    mine = nn.MLP(model.sizes, model.activation, model.output_activation, dtype=model.dtype)
+    for p, q in zip(mine.parameters(), model.parameters()):
+        p.data[...] = q.data
+    x0 = Tensor(np.zeros((batch, model.sizes[0]), model.dtype))
+    y0 = Tensor(np.zeros((batch, model.sizes[-1]), model.dtype))
+    kwargs = {}  # output tensor -> the keyword arguments its op's forward was given
+    apply = tensor_module._apply
+
+    def recording(fn_cls, *inputs, **kw):
+        out = apply(fn_cls, *inputs, **kw)
+        kwargs[out] = kw
+        return out
+
+    tensor_module._apply = recording  # every op goes through tensor._apply
+    try:
+        loss = loss_fn(mine(x0), y0)
+    finally:
+        tensor_module._apply = apply
+    order = autograd.toposort(loss)  # the tensors that need a gradient, parents first
+    slot = {t: i for i, t in enumerate(order)}
+    values = [t.data for t in order]  # the leaves' slots hold the parameters' own arrays
+
+    def slot_of(t):  # inputs that need no gradient (x, y, constants) get a slot too
+        if t not in slot:
+            slot[t] = len(values)
+            values.append(t.data)
+        return slot[t]
+
+    plan = [
+        (t._ctx, slot[t], tuple(slot_of(p) for p in t._ctx.parents), kwargs[t])
+        for t in order
+        if t._ctx is not None
+    ]
+    forward = [(fn.forward, out, ins, kw) for fn, out, ins, kw in plan]
+    backward = [(fn.vjp, out, ins) for fn, out, ins, _ in reversed(plan)]
+    x_slot, y_slot, root = slot[x0], slot[y0], slot[loss]
+    inputs = [None] * len(values)  # each op's input arrays, for its vjp
+    updates = [(slot[p], p.data, np.empty_like(p.data)) for p in mine.parameters()]
+    ndarray = np.ndarray
+
+    def step(x, y):
+        values[x_slot], values[y_slot] = x, y
+        for fwd, out, ins, kw in forward:
+            arrays = [values[i] for i in ins]
+            r = fwd(*arrays, **kw)
+            values[out] = r if type(r) is ndarray else np.asarray(r)
+            inputs[out] = arrays
+        grads = [None] * len(values)
+        grads[root] = np.ones((), model.dtype)
+        for vjp, out, ins in backward:
+            for i, g in zip(ins, vjp(grads[out], values[out], *inputs[out])):
+                if g is not None:
+                    g = g if type(g) is ndarray else autograd._fit(g, values[i])
+                    grads[i] = g if grads[i] is None else grads[i] + g
+        for i, p, scratch in updates:
+            p -= np.multiply(grads[i], lr, out=scratch)  # as optim.SGD: p -= lr * g
+
+    step.params = [p for _, p, _ in updates]  # for the test that checks it is the same step
+    return step
+
+
 def _gemm_engine(model, batch):
     """The floor: only the step's matrix products (forward, dW, and dX below the top),
     into preallocated arrays. No engine can do the step in less."""
@@ -176,8 +244,9 @@ def run(
 
     Engines: ``autograd`` (loss ``sse``: the fused 0.5*SSE; ``generic``: written from
     primitives), ``manual`` (the original hand-written network), and with ``floors``
-    ``tight`` (a tight hand-written numpy step) and ``gemm`` (the step's matrix products
-    alone), and ``torch`` when installed."""
+    ``rules`` (autograd's op rules alone, without its bookkeeping), ``tight`` (a tight
+    hand-written numpy step) and ``gemm`` (the step's matrix products alone), and
+    ``torch`` when installed."""
     from threadpoolctl import threadpool_limits
 
     results = []
@@ -191,14 +260,19 @@ def run(
             model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng, loss)
             engines: dict[str, Callable] = {"manual": _manual_engine(model, lr)}
             if floors:
-                engines.update(tight=_tight_engine(model, lr), gemm=_gemm_engine(model, batch))
+                loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
+                engines.update(
+                    rules=_rules_engine(model, batch, loss_fn, lr),
+                    tight=_tight_engine(model, lr),
+                    gemm=_gemm_engine(model, batch),
+                )
             torch_step = _torch_engine(model, lr, n_threads) if use_torch else None
             engines = {"autograd": auto, **engines, **({"torch": torch_step} if torch_step else {})}
             xs, ys = _batches(sizes, batch, dtype, 16, rng)
             times = {name: [] for name in engines}
-            # Every order of the engines in turn, so each follows each other equally often
-            # (what ran just before changes what is in the caches).
-            orders = list(itertools.permutations(engines))
+            # What ran just before changes what is in the caches: the engines take turns in
+            # orders where each follows each other equally often.
+            orders = balanced_orders(list(engines))
             for i in range(warmup + steps):
                 x, y = xs[i % len(xs)], ys[i % len(ys)]
                 for name in orders[i % len(orders)]:
@@ -211,6 +285,20 @@ def run(
     return results
 
 
+def balanced_orders(names: list[str]) -> list[list[str]]:
+    """Orders of ``names`` in which each name comes straight after each other one equally
+    often (a Williams design: n orders for an even n, 2n for an odd n), so that a short
+    run is balanced too, where all n! permutations would need thousands of steps."""
+    n = len(names)
+    first = [0]
+    for k in range(1, n):  # 0, 1, n-1, 2, n-2, ...: every difference between neighbours once
+        first.append((k + 1) // 2 if k % 2 else n - k // 2)
+    rows = [[(j + r) % n for j in first] for r in range(n)]
+    if n % 2:
+        rows += [row[::-1] for row in rows]
+    return [[names[j] for j in row] for row in rows]
+
+
 def _blas_threads() -> int:
     from threadpoolctl import threadpool_info
 
@@ -219,12 +307,14 @@ def _blas_threads() -> int:
 
 
 def report(results: list[BenchResult], batch: int, train_size: int = 60000) -> str:
-    """A table: median ms per step, seconds per epoch, and the ratios to autograd."""
+    """A table: median ms per step, seconds per epoch, and the ratios to autograd; then,
+    with the floors, what the op rules alone take against the tight step and the GEMMs."""
     steps_per_epoch = -(-train_size // batch)
     lines = [
         f"{'dtype':8} {'engine':9} {'ms/step':>9} {'s/epoch':>8}   ratio",
         "-" * 52,
     ]
+    floors = []
     for dtype in dict.fromkeys(r.dtype for r in results):
         rows = {r.engine: r for r in results if r.dtype == dtype}
         auto = rows["autograd"].median
@@ -233,9 +323,17 @@ def report(results: list[BenchResult], batch: int, train_size: int = 60000) -> s
             lines.append(
                 f"{dtype:8} {name:9} {r.median * 1e3:9.3f} {r.median * steps_per_epoch:8.3f}   {ratio}"
             )
+        if {"rules", "tight", "gemm"} <= rows.keys():
+            rules = rows["rules"].median
+            floors.append(
+                f"rules/tight = {rules / rows['tight'].median:.3f}, "
+                f"rules/gemm = {rules / rows['gemm'].median:.3f} ({dtype})"
+            )
     lines.append(
         f"(median of {results[0].steps} interleaved steps each; an epoch is {steps_per_epoch} steps of {batch})"
     )
+    if floors:
+        lines.append("the op rules alone, without the engine's bookkeeping: " + "; ".join(floors))
     return "\n".join(lines)
 
 
