@@ -119,6 +119,28 @@ def test_bench_command(capsys):
     assert "float64  manual" in out and "autograd/manual = " in out
 
 
+@pytest.mark.parametrize(
+    ("flags", "blas", "cores", "note", "header"),
+    [
+        ([], 2, 2, True, "2 BLAS threads"),  # BLAS takes every core: warn
+        ([], 4, 2, True, "4 BLAS threads"),
+        ([], 2, 8, False, "2 BLAS threads"),  # cores to spare
+        ([], 1, 2, False, "1 BLAS thread"),
+        (["--threads", "1"], 2, 2, False, "1 BLAS thread"),  # the user chose
+    ],
+)
+def test_bench_names_its_blas_threads_and_warns_when_they_take_every_core(
+    monkeypatch, capsys, flags, blas, cores, note, header
+):
+    monkeypatch.setattr(bench, "_blas_threads", lambda: blas)
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    argv = ["bench", "--sizes", "784,8,10", "--batch-size", "4", "--steps", "2", "--dtype", "float32"]
+    assert main([*argv, "--no-torch", *flags]) == 0
+    out = capsys.readouterr().out
+    assert ("--threads 1 gives steadier ones" in out) is note
+    assert f"2 steps per engine and dtype, {header}\n" in out
+
+
 def test_the_tight_hand_written_step_is_the_same_step_as_autograd():
     import numpy as np
 
@@ -153,6 +175,20 @@ def test_the_rules_alone_are_the_same_step_as_autograd(loss):
         np.testing.assert_allclose(mine, p.data, rtol=1e-12)
     # its own copy: recording the graph left the autograd model untouched
     assert all(mine is not p.data for mine, p in zip(rules.params, model.parameters()))
+    # and numpy's global random state (a caller's seeded stream) untouched too
+    np.random.seed(1)
+    expected = np.random.random()
+    np.random.seed(1)
+    bench._rules_engine(model, 4, nn.sse_loss, 0.1)
+    assert np.random.random() == expected
+    # the generated step reads as the graph: one forward and one vjp per op, x gets no gradient
+    source = (
+        rules.source if loss == "generic" else bench._rules_engine(model, 4, bench._generic_loss, 0.1).source
+    )
+    ops = ["matmul", "add", "sigmoid"] * 3 + ["sub", "pow", "sum", "mul"]
+    assert [line.rsplit("# ", 1)[1] for line in source.splitlines() if "= forward" in line] == ops
+    assert [line.rsplit("# ", 1)[1] for line in source.splitlines() if "= vjp" in line] == ops[::-1]
+    assert "    _, g2, = vjp0(g3, v3, v0, v2)  # matmul" in source.splitlines()
 
 
 @pytest.mark.parametrize("n", range(1, 8))

@@ -7,8 +7,8 @@ slows all of them alike; report medians and their ratios.
 
 Each engine runs the same steps on the same batches (synthetic uniform images: timing
 does not depend on pixel values): forward, the loss 0.5*sum((y_pred - y)**2), backward
-and an SGD update. Engines take turns within every step, cycling through every order
-of them.
+and an SGD update. Engines take turns within every step, in orders where each comes
+straight after each other equally often (:func:`balanced_orders`).
 """
 
 from __future__ import annotations
@@ -108,24 +108,34 @@ def _tight_engine(model, lr):
 
 
 def _rules_engine(model, batch: int, loss_fn, lr: float):
-    """The engine's own op rules and nothing else. The step's graph is recorded once; then
-    each step calls every op's ``forward`` and ``vjp`` on arrays, in graph order, with no
-    Tensor made, no graph sorted or walked and no ``.grad`` kept, and the same SGD update.
-    This is what the rules cost: the floor that cheaper bookkeeping (recording ops, walking
-    the graph) could reach, below which only different rules can go."""
+    """The engine's own op rules with the least Python around them, as a tracing compiler
+    would run them. The step's graph is recorded once and turned into one straight-line
+    function: every op's ``forward``, then every ``vjp``, called on arrays in graph order
+    (which inputs get a gradient, and where gradients add up, settled when it is recorded),
+    then the same SGD update. No Tensor is made, no graph is sorted or walked, no ``.grad``
+    kept: what calling the rules costs, below which only different rules can go.
+    ``step.source`` is the generated function. The graph must not depend on the data (true
+    of the bench's two losses): its constants and options are those of the recorded step."""
     from . import tensor as tensor_module
 
-    mine = nn.MLP(model.sizes, model.activation, model.output_activation, dtype=model.dtype)
+    # its own copy of the weights (the rng only fills weights that are overwritten at once)
+    mine = nn.MLP(
+        model.sizes,
+        model.activation,
+        model.output_activation,
+        dtype=model.dtype,
+        rng=np.random.default_rng(0),
+    )
     for p, q in zip(mine.parameters(), model.parameters()):
         p.data[...] = q.data
     x0 = Tensor(np.zeros((batch, model.sizes[0]), model.dtype))
     y0 = Tensor(np.zeros((batch, model.sizes[-1]), model.dtype))
-    kwargs = {}  # output tensor -> the keyword arguments its op's forward was given
+    options = {}  # output tensor -> the keyword arguments its op's forward was given
     apply = tensor_module._apply
 
     def recording(fn_cls, *inputs, **kw):
         out = apply(fn_cls, *inputs, **kw)
-        kwargs[out] = kw
+        options[out] = kw
         return out
 
     tensor_module._apply = recording  # every op goes through tensor._apply
@@ -133,46 +143,68 @@ def _rules_engine(model, batch: int, loss_fn, lr: float):
         loss = loss_fn(mine(x0), y0)
     finally:
         tensor_module._apply = apply
-    order = autograd.toposort(loss)  # the tensors that need a gradient, parents first
-    slot = {t: i for i, t in enumerate(order)}
-    values = [t.data for t in order]  # the leaves' slots hold the parameters' own arrays
 
-    def slot_of(t):  # inputs that need no gradient (x, y, constants) get a slot too
-        if t not in slot:
-            slot[t] = len(values)
-            values.append(t.data)
-        return slot[t]
+    # names in the generated code: v<i> a value, g<i> its gradient; parameters and constants
+    # are bound once (the parameters' own arrays, updated in place)
+    env = {"asarray": np.asarray, "ones": np.ones, "multiply": np.multiply, "subtract": np.subtract}
+    env.update(lr=lr, dtype=model.dtype)
+    names: dict[Tensor, str] = {}
 
-    plan = [
-        (t._ctx, slot[t], tuple(slot_of(p) for p in t._ctx.parents), kwargs[t])
-        for t in order
-        if t._ctx is not None
-    ]
-    forward = [(fn.forward, out, ins, kw) for fn, out, ins, kw in plan]
-    backward = [(fn.vjp, out, ins) for fn, out, ins, _ in reversed(plan)]
-    x_slot, y_slot, root = slot[x0], slot[y0], slot[loss]
-    inputs = [None] * len(values)  # each op's input arrays, for its vjp
-    updates = [(slot[p], p.data, np.empty_like(p.data)) for p in mine.parameters()]
-    ndarray = np.ndarray
+    def name(t: Tensor) -> str:
+        if t not in names:
+            names[t] = f"v{len(names)}"
+            if t._ctx is None and t is not x0 and t is not y0:
+                env[names[t]] = t.data
+        return names[t]
 
-    def step(x, y):
-        values[x_slot], values[y_slot] = x, y
-        for fwd, out, ins, kw in forward:
-            arrays = [values[i] for i in ins]
-            r = fwd(*arrays, **kw)
-            values[out] = r if type(r) is ndarray else np.asarray(r)
-            inputs[out] = arrays
-        grads = [None] * len(values)
-        grads[root] = np.ones((), model.dtype)
-        for vjp, out, ins in backward:
-            for i, g in zip(ins, vjp(grads[out], values[out], *inputs[out])):
-                if g is not None:
-                    g = g if type(g) is ndarray else autograd._fit(g, values[i])
-                    grads[i] = g if grads[i] is None else grads[i] + g
-        for i, p, scratch in updates:
-            p -= np.multiply(grads[i], lr, out=scratch)  # as optim.SGD: p -= lr * g
+    def grad(t: Tensor) -> str:
+        return "g" + name(t)[1:]
 
-    step.params = [p for _, p, _ in updates]  # for the test that checks it is the same step
+    lines = [f"def step({name(x0)}, {name(y0)}):"]
+    nodes = [t for t in autograd.toposort(loss) if t._ctx is not None]
+    for k, t in enumerate(nodes):
+        fn = t._ctx
+        env[f"forward{k}"], env[f"vjp{k}"] = fn.forward, fn.vjp
+        args = [name(q) for q in fn.parents]
+        if options[t]:
+            env[f"options{k}"] = options[t]
+            args.append(f"**options{k}")
+        lines.append(f"    {name(t)} = forward{k}({', '.join(args)})  # {fn.name}")
+        if t.data.ndim == 0:  # numpy gives a scalar for a 0-d result, as _apply undoes
+            lines.append(f"    {name(t)} = asarray({name(t)})")
+    lines.append(f"    {grad(loss)} = ones((), dtype)")
+    reached = {loss}
+    for k in range(len(nodes) - 1, -1, -1):
+        t, fn = nodes[k], nodes[k]._ctx
+        targets, sums = [], []
+        for j, q in enumerate(fn.parents):
+            if not q.requires_grad:
+                targets.append("_")
+            elif q in reached:  # a second path: gradients add up
+                targets.append(f"more{k}_{j}")
+                sums.append(f"    {grad(q)} = {grad(q)} + more{k}_{j}")
+            else:
+                targets.append(grad(q))
+                reached.add(q)
+        args = ", ".join([grad(t), name(t), *(name(q) for q in fn.parents)])
+        lines.append(f"    {', '.join(targets)}, = vjp{k}({args})  # {fn.name}")
+        lines += sums
+        lines += [
+            f"    {grad(q)} = asarray({grad(q)}, dtype)"  # a scalar back to a 0-d array (_fit)
+            for q in fn.parents
+            if q.requires_grad and q.data.ndim == 0 and q._ctx is not None
+        ]
+    params = list(mine.parameters())
+    for i, p in enumerate(params):
+        env[f"scratch{i}"] = np.empty_like(p.data)
+        lines.append(
+            f"    subtract({name(p)}, multiply({grad(p)}, lr, out=scratch{i}), out={name(p)})  # SGD"
+        )
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<bench rules step>", "exec"), env)
+    step = env["step"]
+    step.source = source  # to read what runs
+    step.params = [p.data for p in params]  # for the test that checks it is the same step
     return step
 
 
@@ -270,8 +302,9 @@ def run(
             engines = {"autograd": auto, **engines, **({"torch": torch_step} if torch_step else {})}
             xs, ys = _batches(sizes, batch, dtype, 16, rng)
             times = {name: [] for name in engines}
-            # What ran just before changes what is in the caches: the engines take turns in
-            # orders where each follows each other equally often.
+            # What ran just before changes what is in the caches: within each step the engines
+            # take turns in orders where each follows each other equally often (across the
+            # step boundary, the last of one order runs before the first of the next).
             orders = balanced_orders(list(engines))
             for i in range(warmup + steps):
                 x, y = xs[i % len(xs)], ys[i % len(ys)]

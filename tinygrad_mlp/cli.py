@@ -592,12 +592,19 @@ def _run_bench(args: argparse.Namespace) -> int:
             print(bench.report_higher(res, args.sizes, args.batch_size, dtype, steps))
         return 0
     loss = "fused 0.5*SSE" if args.loss == "sse" else "0.5*((out - y)**2).sum()"
+    threads = args.threads or bench._blas_threads()
+    cores = os.cpu_count() or 1
+    if args.threads is None and threads > 1 and threads >= cores:
+        print(
+            f"note: numpy's BLAS runs {threads} threads on {cores} cores, where everything else on the "
+            f"machine competes with them, so ratios move from run to run; --threads 1 gives steadier ones"
+        )
     for batch in args.batch_sizes or (args.batch_size,):
         if batch < 1:
             raise CliError(f"--batch-sizes must be positive, got {batch}")
         print(
             f"MLP {'-'.join(map(str, args.sizes))}, sigmoid, autograd loss {loss}, SGD, batch {batch}; "
-            f"{args.steps} steps per engine and dtype"
+            f"{args.steps} steps per engine and dtype, {threads} BLAS thread{'s' if threads > 1 else ''}"
         )
         results = bench.run(
             sizes=args.sizes,
