@@ -89,7 +89,9 @@ def graph_section(args) -> None:
         _command(["graph", "--out", path], args.data)
         with open(path) as f:
             dot = f.read()
-    norms = re.findall(r'label="sigmoid\n[^"]*?\|g\|=([0-9.e+-]+)"', dot)
+    norms = re.findall(r'label="sigmoid\n[^"]*?\|g\| ?= ?([0-9.e+-]+)"', dot)
+    if not norms:  # the labels changed: say so rather than print an empty figure
+        sys.exit("readme_figures: no '|g| = ...' on a sigmoid box in the graph; update graph_section")
     print(f"|g| of the sigmoids, first layer to last: {', '.join(norms)}")
     print(f"README: it shrinks from {norms[-1]} at the last sigmoid to {float(norms[0]):.1e} at the first")
 
