@@ -213,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="time autograd and hand-written training steps side by side",
         description="Time training steps of the original MLP (sigmoid, 0.5*SSE, SGD) done by the autograd "
         "engine, by the hand-written numpy network and, when installed, by PyTorch, interleaved in one "
-        "process, beside three floors: the engine's op rules alone (rules), a tight hand-written numpy "
-        "step (tight) and the step's matrix products alone (gemm); print median times and ratios. "
+        "process, beside the engine's op rules alone (rules: what they cost without the engine's "
+        "bookkeeping), a tight hand-written numpy step (tight) and the step's matrix products alone "
+        "(gemm: the floor); print median times and ratios. "
         "Timings belong here, never in the tests.",
     )
     b.add_argument("--sizes", type=_int_list, default=(784, 128, 64, 32, 10), help="layer widths")
