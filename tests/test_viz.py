@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_mlp import Tensor, nn
+from tinygrad_mlp import Tensor, nn, ops
 from tinygrad_mlp.autograd import toposort
 from tinygrad_mlp.cli import main
 from tinygrad_mlp.viz import (
@@ -251,10 +251,39 @@ def test_captions_say_what_each_backward_rule_did():
     _, captions = backward_frames(e)
     by_node = dict(zip(("sum", "add", "mul", "b", "a"), captions))
     assert "Backward starts at the output sum" in by_node["sum"] and "grad = 1" in by_node["sum"]
-    assert "sum's backward: d(sum a)/da = g copied along the summed axes" in by_node["sum"]
+    assert ": d(sum a)/da = g copied along the summed axes" in by_node["sum"]
     assert "d(a*b)/da = g * b, d(a*b)/db = g * a and passes gradients on to a, b" in by_node["mul"]
-    assert "add's backward: d(a+b)/da = g" in by_node["add"]
+    assert ": d(a+b)/da = g" in by_node["add"]
     assert "a leaf" in by_node["a"].lower() and f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in by_node["a"]
+    # each rule's letters are tied to the tensors they stand for
+    assert "mul's backward, where a = a (2,) and b = b (2,): d(a*b)/da" in by_node["mul"]
+    assert "add's backward, where a = mul (2,) and b = a (2,): " in by_node["add"]
+    assert "sum's backward, where a = add (2,): " in by_node["sum"]
+
+
+def test_captions_name_the_tensors_of_an_mlp_step_and_only_letters_a_rule_uses():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    _, captions = backward_frames(loss, params=dict(model.named_parameters()))
+    assert (
+        "half_sse's backward, where p = sigmoid (3, 10) and t = y (3, 10): d(0.5*sum((p-t)**2))/dp"
+        in captions[0]
+    )
+    first = next(c for c in captions if "where a = x" in c)
+    assert "matmul's backward, where a = x (3, 784) and b = layers.0.W (784, 4): d(a@b)/da = g @ b.T" in first
+
+    class Twice(ops.Function):  # a rule over *inputs names no letter: no "where"
+        name = "twice"
+
+        def forward(self, a):
+            return 2 * a
+
+        def vjp(self, g, out, *inputs):
+            # d(2a)/da = 2 g
+            return (2 * g,)
+
+    leaf = Tensor([1.0, 2.0], requires_grad=True, name="leaf")
+    _, captions = backward_frames(Twice.apply(leaf).sum())
+    assert "twice's backward: d(2a)/da = 2 g" in captions[1]
 
 
 def _node_boxes(svg: str) -> dict[str, tuple]:

@@ -932,10 +932,10 @@ class HalfSSE(Function):
         diff = pred - target
         return np.asarray(0.5 * np.vdot(diff, diff), dtype=diff.dtype)
 
-    def vjp(self, g, out, pred, target):
+    def vjp(self, g, out, p, t):
         # d(0.5*sum((p-t)**2))/dp = g * (p - t), d/dt = -g * (p - t)
         need_p, need_t = self.needs_input_grad
-        gd = g * (pred - target)
+        gd = g * (p - t)
         return (gd if need_p else None, -gd if need_t else None)
 
     def jvp(self, t, out, pred, target):

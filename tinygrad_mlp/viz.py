@@ -524,7 +524,30 @@ def _describe(t: Tensor, g: np.ndarray, names: dict[int, str], root: Tensor) -> 
     receivers = [call(p) for p, need in zip(t.parents, _needs(t)) if need]
     sends = f" and passes gradients on to {', '.join(receivers)}" if receivers else ""
     recorded = " (an op recorded by a backward pass)" if _in_backward(t) else ""
-    return f"{start} {t.op}'s backward{recorded}: {_backward_rule(t._ctx)}{sends}."
+    rule = _backward_rule(t._ctx)
+    return f"{start} {t.op}'s backward{recorded}{_operands(t, rule, call)}: {rule}{sends}."
+
+
+def _operands(t: Tensor, rule: str, call) -> str:
+    """ ", where a = sigmoid (2, 3) and b = layers.1.W (3, 2)": which tensors the letters
+    of the rule stand for (the names its ``vjp`` gives its inputs, where the rule uses
+    them), or "" when the rule names none."""
+    try:
+        params = list(inspect.signature(type(t._ctx).vjp).parameters.values())[3:]  # after self, g, out
+    except (TypeError, ValueError):
+        return ""
+    if len(params) != len(t.parents) or any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return ""  # a rule over *inputs: no letter to bind
+    pairs = [
+        f"{p.name} = {call(x)} {_fmt_shape(x.shape)}"
+        for p, x in zip(params, t.parents)
+        if re.search(rf"(?<![\w.]){re.escape(p.name)}(?!\w)", rule)
+    ]
+    if not pairs:
+        return ""
+    return ", where " + (
+        " and ".join(pairs) if len(pairs) < 3 else ", ".join(pairs[:-1]) + " and " + pairs[-1]
+    )
 
 
 def _needs(t: Tensor) -> tuple[bool, ...]:
