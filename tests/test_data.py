@@ -158,7 +158,22 @@ def test_failed_download_leaves_nothing_and_lists_each_mirror(tmp_path, monkeypa
     msg = str(info.value)
     assert "http://first/t10k-labels-idx1-ubyte.gz: connection reset" in msg
     assert "http://second/t10k-labels-idx1-ubyte.gz: no route to host" in msg
-    assert list(target.iterdir()) == []
+    assert not target.exists()  # the folder made for the download is gone with it
+
+
+def test_a_failed_download_into_a_mistyped_folder_leaves_no_folders(tmp_path, monkeypatch):
+    _fake_files(monkeypatch, tmp_path)
+
+    def opener(url, timeout):
+        raise OSError("no route to host")
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    for target in (tmp_path / "a" / "b" / "c", existing / "typo", existing):
+        with pytest.raises(DataError):
+            download_file("t10k-labels-idx1-ubyte", str(target), ["http://only/"], opener, progress=False)
+    assert not (tmp_path / "a").exists() and not (existing / "typo").exists()
+    assert existing.is_dir() and list(existing.iterdir()) == []  # a folder that was there stays
 
 
 def test_load_mnist_downloads_missing_files_from_a_local_server(tmp_path, monkeypatch):

@@ -261,6 +261,18 @@ def test_captions_say_what_each_backward_rule_did():
     assert "sum's backward, where a = add (2,): " in by_node["sum"]
 
 
+def test_frames_after_an_earlier_backward_show_this_pass_and_still_accumulate():
+    # a notebook user calls loss.backward() first, then asks for the pictures
+    a, b, c, d, e = small_graph()
+    e.backward()
+    frames, captions = backward_frames(e)
+    assert "grad = 1 (dL/dL)" in captions[0]
+    assert f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in captions[-1]  # a's gradient of one pass
+    assert f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in frames[-1].source  # the picture too
+    np.testing.assert_array_equal(a.grad, [8.0, 10.0])  # two passes, as two backward() calls give
+    np.testing.assert_array_equal(b.grad, [2.0, 4.0])
+
+
 def test_captions_name_the_tensors_of_an_mlp_step_and_only_letters_a_rule_uses():
     model, loss = mlp_step((784, 4, 10), batch=3)
     _, captions = backward_frames(loss, params=dict(model.named_parameters()))

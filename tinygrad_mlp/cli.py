@@ -42,7 +42,7 @@ def _int_list(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
     if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"every width must be at least 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"every number must be at least 1, got {text!r}")
     return values
 
 
@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Timings belong here, never in the tests.",
     )
     b.add_argument("--sizes", type=_int_list, default=(784, 128, 64, 32, 10), help="layer widths")
-    b.add_argument("--batch-size", type=_positive_int, default=125)
+    b.add_argument("--batch-size", type=_positive_int, default=125, help="examples per step (default: 125)")
     b.add_argument(
         "--batch-sizes",
         type=_int_list,

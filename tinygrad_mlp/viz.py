@@ -640,7 +640,16 @@ def _trace(root: Tensor, grad) -> tuple[list[Tensor], list[dict[int, np.ndarray]
         known[id(t)] = t.grad.copy()
         snapshots.append(dict(known))
 
-    autograd.backward(root, grad, on_visit=on_visit)
+    # the pictures show this pass's gradients, not what an earlier backward() left in .grad;
+    # afterwards .grad holds both, as after any second backward()
+    earlier = {t: t.grad for t in autograd.toposort(root) if t.grad is not None}
+    for t in earlier:
+        t.grad = None
+    try:
+        autograd.backward(root, grad, on_visit=on_visit)
+    finally:
+        for t, g in earlier.items():
+            t.grad = g if t.grad is None else g + t.grad
     return visited, snapshots
 
 
@@ -727,7 +736,7 @@ h1 { font-size: 1.15em; margin: 0 0 0.4em; }
 .bar { display: flex; gap: 0.35em; align-items: center; flex-wrap: wrap; }
 button { font: inherit; padding: 0.15em 0.7em; }
 #count { font-family: monospace; min-width: 7em; text-align: center; }
-#caption { font-family: monospace; margin: 0.5em 0 0.2em; min-height: 2.6em; }
+#caption { font-family: monospace; margin: 0.5em 0 0.2em; min-height: 3.9em; }  /* three lines: a long caption at 800 px does not move the graph */
 .help { color: #555; font-size: 0.9em; margin: 0.2em 0 0; }
 .swatch { display: inline-block; width: 1.2em; height: 0.8em; vertical-align: middle; border: 1px solid #888; }
 #view { flex: 1; position: relative; overflow: hidden; background: #fcfcfc; cursor: grab; touch-action: none; }
