@@ -218,6 +218,14 @@ def test_missing_dot_writes_the_dot_file_and_says_how(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1 and "apt-get install graphviz" in err
     assert (tmp_path / "c.dot").exists()
+    # with --steps, rendering the .dot by hand would give one picture, not the page: say so
+    steps = tmp_path / "steps"
+    argv = ["graph", "--out", str(tmp_path / "d.svg"), "--data", str(tmp_path), "--hidden", "3"]
+    code = main([*argv, "--steps", str(steps)])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert f"{steps / 'steps.dot'} was written instead" in err and "run this command again" in err
+    assert "dot -T" not in err and (steps / "steps.dot").exists()
 
 
 def test_bad_format_is_named(tmp_path, capsys):

@@ -563,7 +563,15 @@ def _run_graph(args: argparse.Namespace) -> int:
         loss.backward()
         path = render_graph(loss, args.out, format=fmt, **options)
     except GraphvizMissing as exc:
-        print(f"tinygrad-mlp graph: {exc}", file=sys.stderr)
+        message = str(exc)
+        if args.steps and os.path.dirname(getattr(exc, "path", "")) == os.path.normpath(args.steps):
+            # dot on the .dot file gives one picture, not the pages: say what does
+            message = (
+                f"Graphviz's dot program was not found, so {exc.path} was written "
+                f"instead; the step-by-step pictures and page need dot itself: install Graphviz "
+                f"(apt-get install graphviz, or brew install graphviz) and run this command again"
+            )
+        print(f"tinygrad-mlp graph: {message}", file=sys.stderr)
         return 1
     except OSError as exc:
         raise CliError(f"cannot write {exc.filename}: {exc.strerror}") from None

@@ -395,11 +395,13 @@ def _pipe(g: graphviz.Digraph, fmt: str, dot_path: str) -> bytes:
         return g.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         _write_atomic(dot_path, g.source.encode())
-        raise GraphvizMissing(
+        missing = GraphvizMissing(
             f"Graphviz's dot program was not found, so {dot_path} was written instead; install Graphviz "
             f"(apt-get install graphviz, or brew install graphviz) and run: dot -T{fmt} {dot_path} -o "
             f"{os.path.splitext(dot_path)[0]}.{fmt}"
-        ) from None
+        )
+        missing.path = dot_path  # the .dot file written in place of the picture
+        raise missing from None
 
 
 # ---------------------------------------------------------------- SVG post-processing
