@@ -224,7 +224,7 @@ def test_missing_dot_writes_the_dot_file_and_says_how(tmp_path, monkeypatch, cap
     code = main([*argv, "--steps", str(steps)])
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert f"{steps / 'steps.dot'} was written instead" in err and "run this command again" in err
+    assert f"{steps / 'steps.dot'} was written instead" in err and "run this again" in err
     assert "dot -T" not in err and (steps / "steps.dot").exists()
 
 

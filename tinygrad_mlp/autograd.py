@@ -430,11 +430,7 @@ def grad(
                 seed = tensor_cls(seed)
         roots.append(out)
         seeds.append(seed)
-    wanted = set(inputs)
-    if create_graph:
-        found = _backprop(tuple(roots), tuple(seeds), create_graph=True, store=False, wanted=wanted)
-    else:
-        found = _backprop(tuple(roots), tuple(seeds), create_graph=False, store=False, wanted=wanted)
+    found = _backprop(tuple(roots), tuple(seeds), create_graph=create_graph, store=False, wanted=set(inputs))
     result = []
     for i, t in enumerate(inputs):
         g = found.get(t)

@@ -395,13 +395,11 @@ def _pipe(g: graphviz.Digraph, fmt: str, dot_path: str) -> bytes:
         return g.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         _write_atomic(dot_path, g.source.encode())
-        missing = GraphvizMissing(
+        raise GraphvizMissing(
             f"Graphviz's dot program was not found, so {dot_path} was written instead; install Graphviz "
             f"(apt-get install graphviz, or brew install graphviz) and run: dot -T{fmt} {dot_path} -o "
             f"{os.path.splitext(dot_path)[0]}.{fmt}"
-        )
-        missing.path = dot_path  # the .dot file written in place of the picture
-        raise missing from None
+        ) from None
 
 
 # ---------------------------------------------------------------- SVG post-processing
@@ -547,9 +545,7 @@ def _operands(t: Tensor, rule: str, call) -> str:
     ]
     if not pairs:
         return ""
-    return ", where " + (
-        " and ".join(pairs) if len(pairs) < 3 else ", ".join(pairs[:-1]) + " and " + pairs[-1]
-    )
+    return ", where " + (", ".join(pairs[:-1]) + " and " + pairs[-1] if len(pairs) > 1 else pairs[0])
 
 
 def _needs(t: Tensor) -> tuple[bool, ...]:
@@ -699,7 +695,15 @@ def render_backward_steps(
             f"render_graph(..., highlight=t) draws one step in another format"
         )
     steps, _, captions = _record(root, grad, kwargs)
-    svg = steps.svg(os.path.join(folder, "steps.dot"))  # dot runs here, once
+    dot_path = os.path.join(folder, "steps.dot")
+    try:
+        svg = steps.svg(dot_path)  # dot runs here, once
+    except GraphvizMissing:  # dot on the .dot file would give one picture, not the pages
+        raise GraphvizMissing(
+            f"Graphviz's dot program was not found, so {dot_path} was written instead; the step-by-step "
+            f"pictures and page need dot itself: install Graphviz (apt-get install graphviz, or brew "
+            f"install graphviz) and run this again"
+        ) from None
     os.makedirs(folder, exist_ok=True)
     for old in glob.glob(os.path.join(glob.escape(folder), "step_[0-9][0-9][0-9]*.*")):
         if re.fullmatch(r"step_\d{3,}\.(svg|png|dot)", os.path.basename(old)):
