@@ -552,5 +552,5 @@ class Tensor:
         return _apply(ops.Transpose, self, axes=None)
 
 
-ops._engine_apply = _apply_lifted  # Function.apply, without an import on every call
+ops.core._engine_apply = _apply_lifted  # Function.apply, without an import on every call
 autograd._TENSOR[:] = [Tensor, lambda t, dtype: _apply(ops.Cast, t, dtype=dtype)]

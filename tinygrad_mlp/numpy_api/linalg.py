@@ -1,0 +1,5 @@
+"""numpy.linalg on Tensors."""
+
+from __future__ import annotations
+
+FUNCTIONS: dict = {}
