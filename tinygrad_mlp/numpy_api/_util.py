@@ -9,7 +9,7 @@ _TENSOR = None
 def _tensor_cls():
     global _TENSOR
     if _TENSOR is None:
-        from .tensor import Tensor
+        from ..tensor import Tensor
 
         _TENSOR = Tensor
     return _TENSOR

@@ -62,7 +62,7 @@ def _minimum(a, b):
 
 
 def _maximum(a, b):
-    from .ops import Maximum
+    from ..ops import Maximum
 
     return Maximum.apply(*_lift_pair(a, b))
 
@@ -74,7 +74,7 @@ def _clip(a, a_min=None, a_max=None, out=None, **kw):
 def _where(cond, a=None, b=None):
     if a is None and b is None:
         return np.where(_plain(cond))
-    from .ops import Where
+    from ..ops import Where
 
     t = _first_tensor((a, b))
     return Where.apply(_lift_like(a, t), _lift_like(b, t), cond=np.asarray(_plain(cond), dtype=bool))

@@ -18,14 +18,14 @@ def _reshape(a, shape=None, order="C", **kw):
 
 
 def _broadcast_to(a, shape, subok=False):
-    from .ops import BroadcastTo
+    from ..ops import BroadcastTo
 
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     return BroadcastTo.apply(a, shape=shape)
 
 
 def _stack(arrays, axis=0, **kw):
-    from .ops import Stack
+    from ..ops import Stack
 
     t = _first_tensor(arrays)
     out = Stack.apply(*[_lift_like(x, t) for x in arrays])
