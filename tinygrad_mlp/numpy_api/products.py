@@ -41,10 +41,10 @@ def _parse(operands) -> tuple[list[str], str | None, list]:
         def letters(sublist) -> str:
             return "".join("..." if s is Ellipsis else _LETTERS[int(s)] for s in sublist)
 
-        arrays = list(operands[0::2])
-        lists = list(operands[1::2])
-        out = letters(lists.pop()) if len(operands) % 2 else None
-        terms = [letters(s) for s in lists]
+        rest = list(operands)
+        out = letters(rest.pop()) if len(rest) % 2 else None
+        arrays = rest[0::2]
+        terms = [letters(s) for s in rest[1::2]]
     if len(terms) != len(arrays):
         raise ShapeError(f"einsum: {len(terms)} subscript terms for {len(arrays)} operands")
     return terms, out, arrays
@@ -79,6 +79,10 @@ def _explicit(terms: list[str], out: str | None, arrays: list) -> tuple[list[str
         out = ell + "".join(once)
     elif "..." in out:
         out = out.replace("...", ell)
+    elif ell:
+        raise ShapeError(
+            f"einsum: the output '{out}' has no '...' for the {len(ell)} axes the inputs' '...' stand for"
+        )
     for c in out:
         if c not in "".join(full) or out.count(c) > 1:
             raise ShapeError(f"einsum: output label '{c}' is repeated or names no input axis")
@@ -210,10 +214,21 @@ def kron(a, b):
     return (wide_a * wide_b).reshape(tuple(p * q for p, q in zip(sa, sb)))
 
 
+def _levi_civita(na: int, nb: int, dtype) -> np.ndarray:
+    """eps[i, j, k] with c_i = eps_ijk a_j b_k; a 2-vector is a 3-vector with z = 0, so its
+    slice of eps keeps j (or k) < 2; two 2-vectors give the z component alone."""
+    eps = np.zeros((3, 3, 3), dtype=dtype)
+    for i, j, k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+        eps[i, j, k], eps[i, k, j] = 1, -1
+    eps = eps[:, :na, :nb]
+    return eps[2] if na == nb == 2 else eps
+
+
 def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
-    """numpy.cross for Tensors: 3-vectors (a 2-vector counts as one with z = 0; two 2-vectors
-    give the z component, as numpy does, with numpy's deprecation warning), along ``axisa``
-    of a and ``axisb`` of b, the result's vectors along ``axisc``; ``axis`` sets all three."""
+    """numpy.cross for Tensors: c_i = eps_ijk a_j b_k along ``axisa`` of a and ``axisb`` of b
+    (other axes broadcast), the result's vectors along ``axisc``; ``axis`` sets all three. A
+    2-vector counts as a 3-vector with z = 0, and two 2-vectors give the z component, as numpy
+    does, with numpy's deprecation warning."""
     if axis is not None:
         axisa = axisb = axisc = axis
     a, b = _lift_pair(a, b)
@@ -230,22 +245,10 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
             DeprecationWarning,
             stacklevel=3,
         )
-    a0, a1, b0, b1 = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
-    z = a0 * b1 - a1 * b0
-    if na == 2 and nb == 2:
-        return z
-    a2 = a[..., 2] if na == 3 else None
-    b2 = b[..., 2] if nb == 3 else None
-    if a2 is None:  # a = (a0, a1, 0)
-        x, y = a1 * b2, -(a0 * b2)
-    elif b2 is None:  # b = (b0, b1, 0)
-        x, y = -(a2 * b1), a2 * b0
-    else:
-        x, y = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2
-    shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
-    parts = [p if p.shape == shape else np.broadcast_to(p, shape) for p in (x, y, z)]
-    c = np.stack(parts, axis=0)
-    return np.moveaxis(c, 0, axisc)
+    eps = _levi_civita(na, nb, np.result_type(a.dtype, b.dtype))
+    if na == nb == 2:
+        return einsum("jk,...j,...k->...", eps, a, b)
+    return np.moveaxis(einsum("ijk,...j,...k->...i", eps, a, b), -1, axisc)
 
 
 FUNCTIONS = {

@@ -213,23 +213,48 @@ def _tensors_of(classes: tuple, factorize, a, **options) -> tuple:
     return tuple(_call(c, a, factors=factors, **options) for c in classes)
 
 
-def _inverse_gaps(d, n_scale, what: str, op: str):
-    """F[i, j] = 1 / (d_j - d_i) off the diagonal, 0 on it, for a stack of vectors ``d``; an
-    error naming ``op`` when two entries are equal to working precision (F is infinite there)."""
+def _ties(d, n_scale: float) -> np.ndarray:
+    """Where two entries of each vector of the stack ``d`` are equal to working precision
+    (|d_i - d_j| <= n_scale * eps * max|d|): a boolean (..., n, n), False on the diagonal."""
     dv = _value(d)
     n = dv.shape[-1]
-    off = ~np.eye(n, dtype=bool)
-    gap = dv[..., None, :] - dv[..., :, None]
+    gap = np.abs(dv[..., None, :] - dv[..., :, None])
     scale = np.abs(dv).max(axis=-1, keepdims=True)[..., None] if dv.size else 0
-    close = off & (np.abs(gap) <= n_scale * np.finfo(dv.dtype).eps * scale)
-    if np.any(close):
-        i, j = np.argwhere(close)[0][-2:]
+    return ~np.eye(n, dtype=bool) & (gap <= n_scale * np.finfo(dv.dtype).eps * scale)
+
+
+def _inverse_gaps(d, n_scale: float, what: str, op: str):
+    """F[i, j] = 1 / (d_j - d_i) off the diagonal, 0 on it, for a stack of vectors ``d``; an
+    error naming ``op`` when two entries are equal to working precision (F is infinite there)."""
+    ties = _ties(d, n_scale)
+    if np.any(ties):
+        i, j = np.argwhere(ties)[0][-2:]
         raise LinAlgError(
             f"{op}: the derivative of the {what} needs distinct values, but values {i} and {j} are "
-            f"equal to working precision ({dv[..., i].ravel()[0]:.6g}); it is not defined there"
+            f"equal to working precision; it is not defined there"
         )
+    off = ~np.eye(d.shape[-1], dtype=bool)
     diff = d[..., None, :] - d[..., :, None]
     return np.where(off, 1 / np.where(off, diff, 1), 0)
+
+
+def _check_even_over_ties(g, d, n_scale: float, what: str, op: str) -> None:
+    """The gradient of tied values (a repeated eigenvalue or singular value) exists only for
+    a function that treats them alike (their sum, a max that splits among ties): an error
+    naming ``op`` when the gradient ``g`` differs between two tied values."""
+    ties = _ties(d, n_scale)
+    if not np.any(ties):
+        return
+    gv = np.broadcast_to(_value(g), _value(d).shape)
+    spread = np.abs(gv[..., None, :] - gv[..., :, None])
+    tol = np.sqrt(np.finfo(gv.dtype).eps) * np.abs(gv).max(axis=-1, keepdims=True)[..., None]
+    uneven = ties & (spread > tol)
+    if np.any(uneven):
+        i, j = np.argwhere(uneven)[0][-2:]
+        raise LinAlgError(
+            f"{op}: {what} {i} and {j} are equal, and the gradient treats them differently; they "
+            f"are not differentiable there (a function that treats them alike, as their sum, is)"
+        )
 
 
 def _eigh(a, UPLO="L"):
@@ -253,6 +278,7 @@ class EighValues(_Factor):
     def vjp(self, g, out, a):
         # d w_k/da = v_k v_k^T:  V diag(g) V^T
         w, v = self._factors(a)
+        _check_even_over_ties(g, w, w.shape[-1], "eigenvalues", "eigh")
         return ((v * g[..., None, :]) @ _mT(v),)
 
     def jvp(self, t, out, a):
@@ -322,6 +348,7 @@ class SvdS(_SvdFactor):
     def vjp(self, g, out, a):
         # d s_k/da = u_k v_k^T:  U diag(g) Vh
         u, s, vh = self._factors(a)
+        _check_even_over_ties(g, s, s.shape[-1], "singular values", "svd")
         return ((u * g[..., None, :]) @ vh,)
 
     def jvp(self, t, out, a):
