@@ -209,6 +209,18 @@ def test_norm_of_large_and_tiny_entries_neither_overflows_nor_underflows(values,
     assert np.all(np.isfinite(func.hessian(np.linalg.norm)(x).data))
 
 
+@pytest.mark.parametrize("values", [[np.nan, 1.0], [np.inf, np.nan], [np.inf, 1.0], [-5.0]])
+def test_norm_propagates_nan_and_inf_as_numpy(values):
+    np.testing.assert_array_equal(np.linalg.norm(Tensor(np.array(values))).data, np.linalg.norm(values))
+
+
+def test_norm_of_a_0d_tensor_is_its_absolute_value():
+    x = Tensor(np.array(-3.0), requires_grad=True)
+    n = np.linalg.norm(x)
+    n.backward()
+    assert (n.item(), x.grad) == (3.0, -1.0)
+
+
 def test_norm_ord_0_counts_and_has_gradient_zero():
     x = Tensor(np.array([0.0, 2.0, -1.0]), requires_grad=True)
     n = np.linalg.norm(x, 0)

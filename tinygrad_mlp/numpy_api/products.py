@@ -58,20 +58,18 @@ def _explicit(terms: list[str], out: str | None, arrays: list) -> tuple[list[str
     n_ell = 0
     for term, x in zip(terms, arrays):
         if "..." in term:
-            n_ell = max(n_ell, np.ndim(x) - len(term.replace("...", "")))
+            n_ell = max(n_ell, x.ndim - len(term.replace("...", "")))
     ell = "".join(spare[:n_ell])
     full = []
     for k, (term, x) in enumerate(zip(terms, arrays)):
         if "..." in term:
-            n = np.ndim(x) - len(term.replace("...", ""))
+            n = x.ndim - len(term.replace("...", ""))
             if n < 0:
-                raise ShapeError(
-                    f"einsum: operand {k} of shape {np.shape(x)} has fewer axes than '{term}' names"
-                )
+                raise ShapeError(f"einsum: operand {k} of shape {x.shape} has fewer axes than '{term}' names")
             term = term.replace("...", ell[n_ell - n :] if n else "")
-        if len(term) != np.ndim(x):
+        if len(term) != x.ndim:
             raise ShapeError(
-                f"einsum: subscripts '{term}' name {len(term)} axes, but operand {k} has shape {np.shape(x)}"
+                f"einsum: subscripts '{term}' name {len(term)} axes, but operand {k} has shape {x.shape}"
             )
         full.append(term)
     if out is None:

@@ -525,7 +525,7 @@ class VectorNorm(Function):
         with np.errstate(divide="ignore", over="ignore"):
             inner = (y * y).sum(axis=ax, keepdims=True) if p == 2 else (y**p).sum(axis=ax, keepdims=True)
             out = safe * (np.sqrt(inner) if p == 2 else inner ** (1 / p))
-        out = np.where(m > 0, out, 0)
+        out = np.where((m > 0) | np.isnan(m), out, 0)
         out = np.where(np.isinf(m), np.inf, out)
         return out if keepdims else out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in ax))
 

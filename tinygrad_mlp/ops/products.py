@@ -62,6 +62,21 @@ def _split_subscripts(subscripts: str) -> tuple[list[str], str]:
     return inputs.split(","), output
 
 
+def _tensordot_form(subscripts: str, a: np.ndarray, b: np.ndarray):
+    """A two-operand einsum that is a tensordot (every label shared by a and b is summed, every
+    other one is kept, none repeats within an operand) as np.tensordot, which runs on BLAS
+    (np.einsum's own loop does not); None for any other einsum."""
+    (ta, tb), out = _split_subscripts(subscripts)
+    shared = [c for c in ta if c in tb]
+    if len(set(ta)) < len(ta) or len(set(tb)) < len(tb) or any(c in out for c in shared):
+        return None
+    kept = [c for c in ta + tb if c not in shared]
+    if sorted(kept) != sorted(out):
+        return None
+    r = np.tensordot(a, b, axes=([ta.index(c) for c in shared], [tb.index(c) for c in shared]))
+    return r.transpose([kept.index(c) for c in out])
+
+
 class Einsum(Function):
     """numpy.einsum with explicit subscripts (``"ij,jk->ik"``), one label per axis, no ellipsis
     and no broadcasting: ``numpy_api.einsum`` brings every call to this form. Repeated labels
@@ -72,8 +87,12 @@ class Einsum(Function):
 
     def forward(self, *arrays, subscripts=""):
         self.subscripts = subscripts
-        # several operands: numpy picks a contraction order (and BLAS) when asked to optimize
-        return np.einsum(subscripts, *arrays, optimize=len(arrays) > 1)
+        if len(arrays) == 2:
+            out = _tensordot_form(subscripts, *arrays)
+            if out is not None:
+                return out
+        # more than two operands: numpy picks a contraction order (and BLAS) when asked to optimize
+        return np.einsum(subscripts, *arrays, optimize=len(arrays) > 2)
 
     def shape_error(self, exc: Exception, *arrays: np.ndarray) -> ShapeError:
         shapes = ", ".join(str(a.shape) for a in arrays)
