@@ -8,8 +8,8 @@ the ops of this module, so each derivative is written once, as everywhere in ``o
 A factorisation with several outputs (eigh: w and V; svd: U, S and Vh; qr: Q and R) is one
 op per output. The gradient of the input is linear in the outputs' gradients, so the
 gradient through each output is a term of its own, and backward adds them up. An output
-that is not used costs nothing and brings no condition of its own: the eigenvalues alone
-have a derivative at a repeated eigenvalue, the eigenvectors do not.
+that is not used costs nothing and brings no condition of its own: the sum of the
+eigenvalues has a gradient at a repeated eigenvalue, the eigenvectors do not.
 
 Conditions (each an error that names the op when it fails, never a silent wrong number):
 
@@ -18,10 +18,13 @@ Conditions (each an error that names the op when it fails, never a silent wrong 
   reads one triangle); the derivative is that of f((A + A^T) / 2), the same for every
   symmetric A, and the gradient is symmetric (PyTorch makes the same choice);
 - ``eigh``: the eigenvectors' derivative needs distinct eigenvalues (gaps above
-  n * eps * max|w|); the eigenvalues' first derivative does not;
+  n * eps * max|w|), and so does every second derivative. The eigenvalues' gradient exists
+  at a repeated eigenvalue only for a function that treats the tied values alike (their sum,
+  a max that splits among ties): one that does not is an error. Forward mode cannot see what
+  follows, so there its tangent is diag(V^T dA V), right for such functions;
 - ``svd`` (reduced, ``full_matrices=False``): the derivatives of U and Vh need distinct
-  singular values, and for a non-square matrix nonzero ones; the singular values' first
-  derivative needs neither;
+  singular values, and for a non-square matrix nonzero ones; the singular values are as the
+  eigenvalues above (the nuclear norm and the 2-norm, a max, have gradients at ties);
 - ``qr`` (reduced, square or tall): full column rank;
 - ``pinv``: the rank does not change near A (true at full rank).
 """
@@ -262,8 +265,8 @@ def _eigh(a, UPLO="L"):
 
 
 class EighValues(_Factor):
-    """The eigenvalues w of np.linalg.eigh (ascending). Symmetric input: see the module
-    docstring. Their first derivative exists at repeated eigenvalues too."""
+    """The eigenvalues w of np.linalg.eigh (ascending). Symmetric input, and repeated
+    eigenvalues: see the module docstring."""
 
     name = "eigh"
     part = 0
@@ -340,8 +343,8 @@ class _SvdFactor(_Factor):
 
 
 class SvdS(_SvdFactor):
-    """The singular values S of np.linalg.svd (descending). Their first derivative needs no
-    distinct values."""
+    """The singular values S of np.linalg.svd (descending); repeated ones: see the module
+    docstring."""
 
     part = 1
 
