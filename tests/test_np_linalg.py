@@ -59,10 +59,19 @@ CASES = [
     ("cholesky", lambda a: np.linalg.cholesky(_spd(a)), [_r(3, 3)]),
     ("cholesky batched", lambda a: np.linalg.cholesky(_spd(a)), [_r(2, 3, 3)]),
     ("cholesky upper", lambda a: np.linalg.cholesky(_spd(a), upper=True), [_r(3, 3)]),
+    ("cholesky reads the lower triangle", lambda a: np.linalg.cholesky(a), [_r(3, 3) + 5 * np.eye(3)]),
+    (
+        "cholesky upper reads the upper",
+        lambda a: np.linalg.cholesky(a, upper=True),
+        [_r(3, 3) + 5 * np.eye(3)],
+    ),
     ("eigh eigenvalues", lambda a: np.linalg.eigh(_sym(a))[0], [_r(3, 3)]),
     ("eigh eigenvectors", lambda a: np.linalg.eigh(_sym(a))[1], [_r(3, 3)]),
     ("eigh batched, both", lambda a: np.linalg.eigh(_sym(a)), [_r(2, 3, 3)]),
     ("eigh UPLO=U", lambda a: np.linalg.eigh(_sym(a), UPLO="U").eigenvectors, [_r(3, 3)]),
+    ("eigh reads the lower triangle", lambda a: np.linalg.eigh(a), [_r(3, 3)]),
+    ("eigh UPLO=U reads the upper", lambda a: np.linalg.eigh(a, "U"), [_r(3, 3)]),
+    ("eigvalsh UPLO=U", lambda a: np.linalg.eigvalsh(a, UPLO="U"), [_r(2, 3, 3)]),
     ("eigh reconstruct", lambda a: _reconstruct(np.linalg.eigh(_sym(a))), [_r(3, 3)]),
     ("eigvalsh", lambda a: np.linalg.eigvalsh(_sym(a)), [_r(4, 4)]),
     ("svd S tall", lambda a: np.linalg.svd(a, compute_uv=False), [_r(4, 3)]),
@@ -167,6 +176,32 @@ def test_np_linalg_functions_dispatch_and_record_their_op():
 
 
 # ---------------------------------------------------------------- edges
+
+
+@pytest.mark.parametrize(
+    "name,fun,zero",
+    [
+        ("cholesky", lambda a: np.linalg.cholesky(a), np.triu),
+        ("cholesky upper", lambda a: np.linalg.cholesky(a, upper=True), np.tril),
+        ("eigh", lambda a: np.linalg.eigh(a)[1] * np.linalg.eigh(a)[0], np.triu),
+        ("eigh UPLO=U", lambda a: np.linalg.eigvalsh(a, UPLO="U") ** 3, np.tril),
+    ],
+)
+def test_the_gradient_lives_on_the_triangle_numpy_reads(name, fun, zero):
+    """numpy reads one triangle; the other does not change the value, so its gradient is 0,
+    and the gradient matches finite differences entry by entry (also at a symmetric input)."""
+    a = Tensor(_spd(_r(3, 3)), requires_grad=True)
+    out = fun(a)
+    w = np.random.default_rng(4).standard_normal(out.shape)
+    (out * w).sum().backward()
+    np.testing.assert_array_equal(zero(a.grad, 1 if zero is np.triu else -1), 0)
+    eps, numeric = 1e-6, np.zeros((3, 3))
+    for i, j in np.ndindex(3, 3):
+        d = np.zeros((3, 3))
+        d[i, j] = eps
+        plus, minus = fun(a.data + d), fun(a.data - d)
+        numeric[i, j] = ((plus - minus) * w).sum() / (2 * eps)
+    np.testing.assert_allclose(a.grad, numeric, rtol=1e-6, atol=1e-7)
 
 
 ZERO_NORMS = [

@@ -57,13 +57,16 @@ def slogdet(a):
 
 
 def cholesky(a, /, *, upper=False):
-    """numpy.linalg.cholesky for Tensors (symmetric input: see ``ops/linalg.py``)."""
-    lower = la.Cholesky.apply(a)
-    return np.swapaxes(lower, -1, -2) if upper else lower
+    """numpy.linalg.cholesky for Tensors: of the lower triangle of a, or with ``upper=True``
+    the upper factor of its upper triangle (the cholesky of a^T, transposed)."""
+    if upper:
+        return np.swapaxes(la.Cholesky.apply(np.swapaxes(a, -1, -2)), -1, -2)
+    return la.Cholesky.apply(a)
 
 
 def eigh(a, UPLO="L"):
-    """numpy.linalg.eigh for Tensors: (eigenvalues, eigenvectors), symmetric input."""
+    """numpy.linalg.eigh for Tensors: (eigenvalues, eigenvectors) of the symmetric matrix that
+    the lower (``UPLO="U"``: upper) triangle of a stands for."""
     _square(a, "eigh")
     return EighResult(*la.EighValues.tensors(a, UPLO=UPLO))
 

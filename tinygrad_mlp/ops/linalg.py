@@ -14,9 +14,13 @@ eigenvalues has a gradient at a repeated eigenvalue, the eigenvectors do not.
 Conditions (each an error that names the op when it fails, never a silent wrong number):
 
 - ``inv``, ``solve``, ``det``'s and ``slogdet``'s derivatives need a non-singular matrix;
-- ``cholesky``, ``eigh``: the input is taken to be symmetric. The value is numpy's (which
-  reads one triangle); the derivative is that of f((A + A^T) / 2), the same for every
-  symmetric A, and the gradient is symmetric (PyTorch makes the same choice);
+- ``cholesky``, ``eigh``: numpy reads one triangle of the input (the lower; the upper with
+  ``upper=True`` / ``UPLO="U"``) and takes it as a symmetric matrix. The derivative is that
+  of exactly this function, as in HIPS autograd: the gradient lives on the triangle read (an
+  off-diagonal entry there counts for two entries of the symmetric matrix), and finite
+  differences agree at any input. PyTorch and JAX give the symmetric gradient (G + G^T) / 2
+  instead; the two agree along every symmetric direction, so a symmetric parametrisation
+  (A = B + B^T, A = X X^T) gets the same gradient either way;
 - ``eigh``: the eigenvectors' derivative needs distinct eigenvalues (gaps above
   n * eps * max|w|), and so does every second derivative. The eigenvalues' gradient exists
   at a repeated eigenvalue only for a function that treats the tied values alike (their sum,
@@ -46,6 +50,24 @@ def _mT(x):
 def _sym(x):
     """The symmetric part, (x + x^T) / 2."""
     return (x + _mT(x)) * 0.5
+
+
+def _mirror(d, lower: bool = True):
+    """The symmetric matrix that one triangle of d stands for (numpy's cholesky and eigh read
+    only that triangle): tril(d) + tril(d, -1)^T, or from the upper triangle."""
+    if not lower:
+        return _mT(_mirror(_mT(d)))
+    n = d.shape[-1]
+    return d * _mask(n, d.dtype, 0) + _mT(d * _mask(n, d.dtype, -1))
+
+
+def _fold(g, lower: bool = True):
+    """The adjoint of ``_mirror``: a gradient with respect to the symmetric matrix, sent to
+    the triangle it was read from (an off-diagonal entry there stands for two entries)."""
+    if not lower:
+        return _mT(_fold(_mT(g)))
+    n = g.shape[-1]
+    return g * _mask(n, g.dtype, 0) + _mT(g) * _mask(n, g.dtype, -1)
 
 
 def _inv(a, op: str):
@@ -164,8 +186,8 @@ def _phi(x):
 
 class Cholesky(_LinalgOp):
     """L = np.linalg.cholesky(a), lower triangular with L L^T = a, for a symmetric positive
-    definite a. The derivative is that of cholesky((a + a^T) / 2): a symmetric gradient, and a
-    tangent whose antisymmetric part is ignored (numpy itself reads only the lower triangle)."""
+    definite a of which numpy reads the lower triangle: the derivative is with respect to
+    that triangle (see the module docstring)."""
 
     name = "cholesky"
 
@@ -173,14 +195,14 @@ class Cholesky(_LinalgOp):
         return np.linalg.cholesky(a)
 
     def vjp(self, g, out, a):
-        # d chol(a)/da = sym(L^-T Φ(L^T g) L^-1)
+        # d chol(a)/da = fold(sym(L^-T Φ(L^T g) L^-1))
         li = _inv(out, self.name)
-        return (_sym(_mT(li) @ _phi(_mT(out) @ g) @ li),)
+        return (_fold(_sym(_mT(li) @ _phi(_mT(out) @ g) @ li)),)
 
     def jvp(self, t, out, a):
-        # d chol(a) = L Φ(L^-1 sym(da) L^-T)
+        # d chol(a) = L Φ(L^-1 mirror(da) L^-T)
         li = _inv(out, self.name)
-        return out @ _phi(li @ _sym(t[0]) @ _mT(li))
+        return out @ _phi(li @ _mirror(t[0]) @ _mT(li))
 
 
 # ---------------------------------------------------------------- factorisations with several outputs
@@ -265,8 +287,8 @@ def _eigh(a, UPLO="L"):
 
 
 class EighValues(_Factor):
-    """The eigenvalues w of np.linalg.eigh (ascending). Symmetric input, and repeated
-    eigenvalues: see the module docstring."""
+    """The eigenvalues w of np.linalg.eigh (ascending), of the symmetric matrix one triangle of
+    the input stands for; that triangle, and repeated eigenvalues: see the module docstring."""
 
     name = "eigh"
     part = 0
@@ -279,20 +301,24 @@ class EighValues(_Factor):
         return _tensors_of((EighValues, EighVectors), _eigh, a, UPLO=UPLO)
 
     def vjp(self, g, out, a):
-        # d w_k/da = v_k v_k^T:  V diag(g) V^T
+        # d w_k/da = fold(v_k v_k^T):  fold(V diag(g) V^T)
         w, v = self._factors(a)
         _check_even_over_ties(g, w, w.shape[-1], "eigenvalues", "eigh")
-        return ((v * g[..., None, :]) @ _mT(v),)
+        return (_fold((v * g[..., None, :]) @ _mT(v), self.lower),)
 
     def jvp(self, t, out, a):
-        # dw_k = v_k^T da v_k
+        # dw_k = v_k^T mirror(da) v_k
         w, v = self._factors(a)
-        return np.einsum("...ik,...ij,...jk->...k", v, t[0], v)
+        return np.einsum("...ik,...ij,...jk->...k", v, _mirror(t[0], self.lower), v)
+
+    @property
+    def lower(self) -> bool:
+        return self.options.get("UPLO", "L").upper() == "L"
 
 
 class EighVectors(_Factor):
-    """The eigenvectors V (columns) of np.linalg.eigh. Symmetric input: see the module
-    docstring. Their derivative needs distinct eigenvalues: an error otherwise."""
+    """The eigenvectors V (columns) of np.linalg.eigh (the triangle read: see the module
+    docstring). Their derivative needs distinct eigenvalues: an error otherwise."""
 
     name = "eigh"
     part = 1
@@ -301,16 +327,18 @@ class EighVectors(_Factor):
     tensors = EighValues.tensors
 
     def vjp(self, g, out, a):
-        # d V/da: sym(V (F o V^T g) V^T), F_ij = 1 / (w_j - w_i)
+        # d V/da: fold(sym(V (F o V^T g) V^T)), F_ij = 1 / (w_j - w_i)
         w, v = self._factors(a)
         f = _inverse_gaps(w, w.shape[-1], "eigenvectors", "eigh")
-        return (_sym(v @ (f * (_mT(v) @ g)) @ _mT(v)),)
+        return (_fold(_sym(v @ (f * (_mT(v) @ g)) @ _mT(v)), self.lower),)
 
     def jvp(self, t, out, a):
-        # dV = V (F o V^T sym(da) V)
+        # dV = V (F o V^T mirror(da) V)
         w, v = self._factors(a)
         f = _inverse_gaps(w, w.shape[-1], "eigenvectors", "eigh")
-        return v @ (f * (_mT(v) @ _sym(t[0]) @ v))
+        return v @ (f * (_mT(v) @ _mirror(t[0], self.lower) @ v))
+
+    lower = EighValues.lower
 
 
 def _svd(a):
