@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from numpy_check import check_float32, check_grads
 
-from tinygrad_mlp import Tensor, func, grad
+from tinygrad_mlp import ShapeError, Tensor, func, grad
 
 
 def _r(*shape, seed=0):
@@ -122,6 +122,12 @@ CASES = [
     ("vector_norm", lambda x: np.linalg.vector_norm(x, axis=(0, 1)), [_r(3, 4, 2)]),
     ("vector_norm ord 1, all", lambda x: np.linalg.vector_norm(x, ord=1), [_r(3, 4)]),
     ("matrix_norm", lambda x: np.linalg.matrix_norm(x, ord="nuc"), [_r(2, 3, 4)]),
+    ("linalg.outer", lambda a, b: np.linalg.outer(a, b), [_r(3), _r(4)]),
+    ("linalg.cross", lambda a, b: np.linalg.cross(a, b, axis=0), [_r(3, 2), _r(3, 2)]),
+    ("linalg.tensordot", lambda a, b: np.linalg.tensordot(a, b, axes=1), [_r(2, 3), _r(3, 4)]),
+    ("linalg.vecdot", lambda a, b: np.linalg.vecdot(a, b, axis=0), [_r(3, 4), _r(3, 1)]),
+    ("linalg.matmul", lambda a, b: np.linalg.matmul(a, b), [_r(2, 3, 4), _r(4)]),
+    ("linalg.matrix_transpose", lambda a: np.linalg.matrix_transpose(a), [_r(2, 3, 4)]),
 ]
 
 
@@ -321,6 +327,8 @@ SHAPE_LIMITS = [
     ("norm bad ord for matrices", lambda a: np.linalg.norm(a, 3), ValueError, "Invalid norm order"),
     ("norm of 3 axes", lambda a: np.linalg.norm(a[None], axis=(0, 1, 2)), ValueError, "Improper number"),
     ("inv of a non-square", lambda a: np.linalg.inv(a), np.linalg.LinAlgError, "inv: .*square"),
+    ("linalg.outer of 2-D", lambda a: np.linalg.outer(a, a), ShapeError, "linalg.outer: .*1-D"),
+    ("linalg.cross of 4-vectors", lambda a: np.linalg.cross(a, a), ShapeError, "linalg.cross: .*3-vectors"),
 ]
 
 

@@ -1,6 +1,7 @@
 """numpy.linalg on Tensors: inv, solve, det, slogdet, cholesky, eigh, eigvalsh, svd, svdvals,
 pinv, qr, norm (vectors and matrices, every ``ord`` with a derivative), matrix_norm,
-vector_norm, multi_dot. The ops and the conditions their derivatives need are in
+vector_norm, multi_dot, and numpy 2's outer, cross, tensordot, vecdot, matmul,
+matrix_transpose. The ops and the conditions their derivatives need are in
 ``ops/linalg.py``; results with several parts come as numpy's named tuples do (``w, v =
 np.linalg.eigh(t)`` or ``.eigenvalues``)."""
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..ops import ShapeError
 from ..ops import linalg as la
+from . import products
 from ._util import _first_tensor, _lift_like, _lift_pair, _needs_graph, _tensor_cls
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
@@ -137,6 +139,41 @@ def multi_dot(arrays, *, out=None):
     return result
 
 
+# ---------------------------------------------------------------- numpy 2's array-API products
+
+
+def _outer_1d(x1, x2, /):
+    x1, x2 = _lift_pair(x1, x2)
+    if x1.ndim != 1 or x2.ndim != 1:
+        raise ShapeError(f"linalg.outer: the inputs must be 1-D, got shapes {x1.shape} and {x2.shape}")
+    return products.outer(x1, x2)
+
+
+def _cross_3d(x1, x2, /, *, axis=-1):
+    x1, x2 = _lift_pair(x1, x2)
+    if x1.shape[axis] != 3 or x2.shape[axis] != 3:
+        raise ShapeError(
+            f"linalg.cross: both inputs must be (arrays of) 3-vectors, got shapes {x1.shape} and {x2.shape}"
+        )
+    return products.cross(x1, x2, axis=axis)
+
+
+def _vecdot(x1, x2, /, *, axis=-1):
+    x1, x2 = _lift_pair(x1, x2)
+    return (x1 * x2).sum(axis=axis)
+
+
+def _matrix_transpose(x, /):
+    if x.ndim < 2:
+        raise ShapeError(f"linalg.matrix_transpose: needs at least 2 dimensions, got shape {x.shape}")
+    return np.swapaxes(x, -1, -2)
+
+
+def _matmul(x1, x2, /):
+    x1, x2 = _lift_pair(x1, x2)
+    return x1 @ x2
+
+
 # ---------------------------------------------------------------- norms
 
 
@@ -241,6 +278,17 @@ FUNCTIONS = {
     np.linalg.multi_dot: multi_dot,
     np.linalg.norm: norm,
 }
-for _name, _rule in (("svdvals", svdvals), ("vector_norm", vector_norm), ("matrix_norm", matrix_norm)):
-    if hasattr(np.linalg, _name):  # numpy 2's array-API additions
+_ARRAY_API = {  # numpy 2's additions to np.linalg
+    "svdvals": svdvals,
+    "vector_norm": vector_norm,
+    "matrix_norm": matrix_norm,
+    "outer": _outer_1d,
+    "cross": _cross_3d,
+    "tensordot": lambda x1, x2, /, *, axes=2: products.tensordot(x1, x2, axes=axes),
+    "vecdot": _vecdot,
+    "matmul": _matmul,
+    "matrix_transpose": _matrix_transpose,
+}
+for _name, _rule in _ARRAY_API.items():
+    if hasattr(np.linalg, _name):
         FUNCTIONS[getattr(np.linalg, _name)] = _rule
