@@ -342,9 +342,8 @@ def test_what_has_no_derivative_is_an_error_naming_it(name, fun, error, match):
 # ---------------------------------------------------------------- PyTorch as an oracle
 
 
-def _t_spd(lib, a):
-    eye = lib.eye(a.shape[-1], dtype=a.dtype) if lib is not np else np.eye(a.shape[-1])
-    return a @ a.transpose(-1, -2) + eye if lib is not np else _spd(a)
+def _torch_spd(torch, a):
+    return a @ a.transpose(-1, -2) + torch.eye(a.shape[-1], dtype=a.dtype)
 
 
 TORCH_CASES = [  # (id, numpy code, the same in torch, inputs)
@@ -360,7 +359,7 @@ TORCH_CASES = [  # (id, numpy code, the same in torch, inputs)
     (
         "cholesky",
         lambda a: np.linalg.cholesky(_spd(a)),
-        lambda t, a: t.linalg.cholesky(_t_spd(t, a)),
+        lambda t, a: t.linalg.cholesky(_torch_spd(t, a)),
         [_r(3, 3)],
     ),
     (

@@ -234,6 +234,7 @@ class _Factor(_LinalgOp):
 
 
 def _tensors_of(classes: tuple, factorize, a, **options) -> tuple:
+    """Each factor of the Tensor ``a`` as the output of its op, the factorisation run once."""
     factors = factorize(_value(a), **options)
     return tuple(_call(c, a, factors=factors, **options) for c in classes)
 
