@@ -598,6 +598,45 @@ class Tensor:
         """The axes reversed, as ``numpy.ndarray.T``."""
         return _apply(ops.Transpose, self, axes=None)
 
+    # ---- shape methods (numpy breadth)
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
+        """The axes of length 1 removed (all of them, or ``axis``), as ``ndarray.squeeze``."""
+        return numpy_api.shape._squeeze(self, axis)
+
+    def repeat(self, repeats, axis: int | None = None) -> Tensor:
+        """Each element repeated ``repeats`` times (a number, or one per element) along
+        ``axis`` (None: of the flattened tensor), as ``ndarray.repeat`` (not torch's repeat,
+        which is ``np.tile``)."""
+        return numpy_api.shape._repeat(self, repeats, axis)
+
+    def take(self, indices, axis: int | None = None, mode: str = "raise") -> Tensor:
+        """The elements at ``indices`` along ``axis`` (None: of the flattened tensor)."""
+        return numpy_api.shape._take(self, indices, axis, mode=mode)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal of the two axes (``offset`` above it when positive), last, as numpy."""
+        return numpy_api.shape._diagonal(self, offset, axis1, axis2)
+
+    def sort(self, axis: int = -1) -> None:
+        """Sort in place along ``axis``, as ``ndarray.sort`` (``np.sort(t)`` gives a sorted
+        copy). Recorded as an assignment, so the gradient flows through the permutation; a
+        leaf that requires grad cannot be sorted in place (sort a copy)."""
+        (old,) = numpy_api._unalias((self,), self)
+        self[...] = numpy_api.shape._sort(old, axis)
+
+    def argsort(self, axis: int = -1) -> np.ndarray:
+        """The permutation that sorts along ``axis`` (stable: ties keep their order); an
+        integer array, no gradient."""
+        return np.argsort(self.data, axis=axis, kind="stable")
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+        """The index of the largest value (over ``axis``); integers, no gradient."""
+        return np.argmax(self.data, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+        """The index of the smallest value (over ``axis``); integers, no gradient."""
+        return np.argmin(self.data, axis=axis, keepdims=keepdims)
+
 
 ops.core._engine_apply = _apply_lifted  # Function.apply, without an import on every call
 autograd._TENSOR[:] = [Tensor, lambda t, dtype: _apply(ops.Cast, t, dtype=dtype)]
