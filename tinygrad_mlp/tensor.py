@@ -334,8 +334,7 @@ class Tensor:
         iterate: ``for row in t``, ``a, b = t``, ``list(t)``."""
         if self.data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(len(self.data)):
-            yield self[i]
+        return (self[i] for i in range(len(self.data)))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         """The data for numpy (plotting, printing, ``np.asarray``) of a Tensor that is not part
