@@ -111,6 +111,9 @@ class _Joiner:
     def __len__(self) -> int:
         return 0
 
+    def __getattr__(self, name: str):
+        return getattr(self._original, name)
+
 
 def _accept_lists(original):
     """``original`` (a numpy function this package records) also for list arguments that
