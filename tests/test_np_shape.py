@@ -75,6 +75,7 @@ CASES = [
     ("pad reflect", lambda a: np.pad(a, ((2, 1), (0, 2)), mode="reflect"), [(3, 4)]),
     ("pad symmetric", lambda a: np.pad(a, (1, 3), mode="symmetric"), [(3,)]),
     ("pad wrap", lambda a: np.pad(a, (2, 4), mode="wrap"), [(3,)]),
+    ("pad 0-d", lambda a: np.pad(a, 1) * a, [()]),
     ("pad reflect 0", lambda a: np.pad(a, ((0, 0), (1, 1)), mode="reflect"), [(2, 3)]),
     ("diag vector", lambda a: np.diag(a), [(3,)]),
     ("diag vector k 1", lambda a: np.diag(a, 1), [(3,)]),

@@ -302,7 +302,9 @@ def _pad(array, pad_width, mode="constant", **kwargs):
     widths = np.asarray(_plain(pad_width))
     if widths.dtype.kind not in "iu":
         raise TypeError(f"numpy.pad: pad_width must be integers, got {pad_width!r}")
-    widths = np.broadcast_to(widths, (a.ndim, 2)) if a.ndim else np.zeros((0, 2), int)
+    if a.ndim == 0:  # numpy pads a 0-d array by nothing
+        return a[...]
+    widths = np.broadcast_to(widths, (a.ndim, 2))
     if (widths < 0).any():
         raise ValueError(f"numpy.pad: pad widths must not be negative, got {pad_width!r}")
     if mode == "constant":
