@@ -188,6 +188,12 @@ def test_split_pieces_are_tensors_and_empty_pieces_have_their_shape():
             r"concatenate: cannot join shapes \[\(2, 3\), \(2, 1\)\]",
         ),
         (lambda x: np.stack([x, x[:1]]), ShapeError, "stack: all inputs must have one shape"),
+        (lambda x: np.stack([x, x], axis=3), ShapeError, "stack: axis 3 is out of range"),
+        (
+            lambda x: np.concatenate([x, x], axis=2),
+            ShapeError,
+            "concatenate: cannot join shapes .* along axis 2",
+        ),
         (lambda x: np.squeeze(x, 0), ValueError, "size not equal to one"),
         (lambda x: np.expand_dims(x, 3), ShapeError, "expand_dims: axis 3 is out of range"),
         (lambda x: np.roll(x, 1, axis=2), ShapeError, "roll: axis 2 is out of range"),

@@ -148,6 +148,7 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     xs = _items(arrays)
+    axis = _axis(axis, xs[0].ndim + 1, "stack")
     out = Stack.apply(*xs)
     return _as_dtype(out if axis == 0 else _moveaxis(out, 0, axis), dtype)
 
