@@ -112,6 +112,8 @@ class _Joiner:
         return 0
 
     def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._original, name)
 
 
