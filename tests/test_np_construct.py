@@ -37,6 +37,8 @@ CASES = [
     ("np.max of a list", lambda x, y: np.max([x, y], axis=0), [(3,), (3,)]),
     ("np.transpose... of a list", lambda x: np.ravel([[x, x * 2]]), [(2,)]),
     ("np.concatenate of a list", lambda a, b: np.concatenate([a, b]), [(2,), (3,)]),
+    ("np.append of a list", lambda x: np.append(x, [x[0] * 2, 1.0]), [(2,)]),
+    ("a list as an operand", lambda x: x * [x[1], 1.0], [(2,)]),
 ]
 
 
@@ -78,6 +80,13 @@ def test_built_array_dtype():
         np.array([x, x], dtype=np.int64)
     with pytest.raises(ValueError, match="must have one shape"):
         np.array([x, x[:1]])
+
+
+def test_a_leaf_cannot_hold_a_graph():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(GraphCutError, match=HERE):
+        Tensor([x[0], 1.0])  # a new leaf: the graph would be cut (np.array([...]) records)
+    assert Tensor([Tensor(1.0), 2.0]).dtype == np.float32  # without a graph it is data as before
 
 
 def test_without_a_graph_numpy_gives_arrays_as_before():

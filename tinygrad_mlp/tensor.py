@@ -36,8 +36,8 @@ def _as_array(data, dtype) -> np.ndarray:
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
-        try:
-            arr = np.asarray(data)
+        try:  # numpy's own asarray: a Tensor in a graph inside a list cannot become a leaf's data
+            arr = numpy_api.construct.numpy_asarray(data)
         except ValueError as exc:
             raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
         if dtype is None and arr.dtype.kind in "biuf":
@@ -385,6 +385,10 @@ class Tensor:
             return other
         if isinstance(other, _NUMBER):
             return _tensor_of(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, (list, tuple)):  # a list holding Tensors is stacked, recorded
+            built = numpy_api.construct.build(other)
+            if isinstance(built, Tensor):
+                return built
         return Tensor(other)
 
     def __add__(self, other) -> Tensor:

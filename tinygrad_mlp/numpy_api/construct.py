@@ -28,6 +28,7 @@ import numpy as np
 from ._util import GraphCutError, _is_tensor, _needs_graph, _tensor_cls
 
 _ORIGINAL: dict = {}  # (module, name) -> numpy's own object, while the wrappers are installed
+numpy_asarray = np.asarray  # numpy's own (this module is imported before the wrappers are installed)
 
 
 def build(obj):
@@ -39,12 +40,12 @@ def build(obj):
     parts = [build(x) for x in obj]
     tensors = [p for p in parts if _is_tensor(p)]
     if not tensors:
-        return _ORIGINAL_ASARRAY(obj)
+        return numpy_asarray(obj)
     from ..ops import Stack
 
     dtype = np.result_type(*[t.dtype for t in tensors])
     tensor = _tensor_cls()
-    entries = [p if _is_tensor(p) else tensor(_ORIGINAL_ASARRAY(p, dtype=dtype)) for p in parts]
+    entries = [p if _is_tensor(p) else tensor(numpy_asarray(p, dtype=dtype)) for p in parts]
     shapes = {e.shape for e in entries}
     if len(shapes) > 1:
         raise ValueError(
@@ -195,6 +196,3 @@ def uninstall() -> None:
     for (module, name), original in _ORIGINAL.items():
         setattr(module, name, original)
     _ORIGINAL.clear()
-
-
-_ORIGINAL_ASARRAY = np.asarray
