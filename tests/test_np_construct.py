@@ -236,6 +236,16 @@ def test_out_tensor_of_a_ufunc():
     np.testing.assert_array_equal(a.grad, [3.0, 5.0])
 
 
+def test_out_given_by_position_and_of_a_wrong_type():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    total = Tensor(np.zeros(()))
+    assert np.sum(x * x, None, None, total) is total  # out is numpy.sum's fourth parameter
+    total.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    with pytest.raises(TypeError, match="numpy.clip: out= must be a Tensor or a numpy array, got list"):
+        np.clip(x, 0, 1, out=[0.0, 0.0])
+
+
 def test_out_keeps_forward_mode_tangents():
     def f(x):
         out, total = x * 0.0, Tensor(np.zeros(1))
