@@ -46,6 +46,7 @@ CASES = [
     ("expand_dims tuple negative", lambda a: np.expand_dims(a, (0, -1)), [(2, 3)]),
     ("squeeze all", lambda a: np.squeeze(a), [(1, 3, 1)]),
     ("squeeze axis", lambda a: np.squeeze(a, axis=-1), [(1, 3, 1)]),
+    ("squeeze method", lambda a: a.squeeze(0), [(1, 3, 1)]),
     ("atleast_1d 0-d", lambda a: np.atleast_1d(a), [()]),
     ("atleast_2d 1-d", lambda a: np.atleast_2d(a), [(3,)]),
     ("atleast_3d 1-d 2-d", lambda a, b: np.atleast_3d(a, b), [(3,), (2, 3)]),
