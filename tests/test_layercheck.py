@@ -575,9 +575,16 @@ def _graph_cut(cut):
 
 CUTS = {
     "float": lambda x: float(x.sum()),
-    "np.asarray": lambda x: np.asarray(x).sum(),
     "item": lambda x: x.sum().item(),
 }
+
+
+def test_np_asarray_on_a_tensor_in_the_graph_is_an_error_naming_the_line():
+    # np.asarray(x) would cut the graph silently: it is refused at the user's line instead
+    with pytest.raises(
+        LayerCheckError, match=r"test_layercheck.py:\d+: a Tensor of shape \(6, 5\) that requires grad"
+    ):
+        check_backward(_graph_cut(lambda x: np.asarray(x).sum())(), X)
 
 
 @pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS)
