@@ -147,8 +147,8 @@ def test_uninstall_gives_numpy_its_functions_back():
             np.array([x, x])
     finally:
         construct.install(numpy_api._FUNCTIONS)
-    assert np.array.__wrapped__ is wrapped[0].__wrapped__ and np.mean.__wrapped__ is wrapped[2].__wrapped__
-    assert isinstance(np.r_, construct._Joiner)
+    # the very same wrappers come back: code that kept a reference (zero = np.triu) compares equal
+    assert (np.array, np.asarray, np.mean, np.r_) == wrapped
 
 
 # ---------------------------------------------------------------- forward mode: no dropped tangent
@@ -292,3 +292,11 @@ def test_iterating_a_0d_tensor_is_a_type_error():
     with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
         len(Tensor(1.0))
     assert list(Tensor(np.zeros((0, 2)))) == []
+
+
+def test_out_after_star_args_is_keyword_only():
+    # np.einsum(*operands, out=None): a third operand is no out= (it was taken for one)
+    rng = np.random.default_rng(0)
+    a, b = Tensor(rng.standard_normal((2, 3)), requires_grad=True), rng.standard_normal((3, 3))
+    got = np.einsum("ij,jk,kl->il", a, b, b)
+    np.testing.assert_allclose(got.data, a.data @ b @ b)

@@ -109,9 +109,15 @@ def _out_position(func) -> int | None:
     """The position of ``out`` among ``func``'s positional parameters (None: it has none)."""
     if func not in _OUT_POSITIONS:
         try:
-            names = list(inspect.signature(func).parameters)
+            params = inspect.signature(func).parameters.values()
         except (TypeError, ValueError):
-            names = []
+            params = []
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        names = []
+        for p in params:  # only parameters that can be given by position: einsum(*operands, out=)
+            if p.kind not in positional:
+                break
+            names.append(p.name)
         _OUT_POSITIONS[func] = names.index("out") if "out" in names else None
     return _OUT_POSITIONS[func]
 

@@ -168,9 +168,15 @@ _NO_WRAPPER = {
 }
 
 
-def _replace(module, name: str, new) -> None:
-    _ORIGINAL.setdefault((module, name), getattr(module, name))
-    setattr(module, name, new)
+_WRAPPERS: dict = {}  # made once: installing again puts back the very same objects
+
+
+def _replace(module, name: str, make) -> None:
+    original = _ORIGINAL.setdefault((module, name), getattr(module, name))
+    wrapper = _WRAPPERS.get((module, name))
+    if wrapper is None:
+        wrapper = _WRAPPERS[(module, name)] = make(original)
+    setattr(module, name, wrapper)
 
 
 def install(functions) -> None:
@@ -179,16 +185,16 @@ def install(functions) -> None:
     if _ORIGINAL:
         return
     for name in ("array", "asarray", "asanyarray"):
-        _replace(np, name, _make_array(getattr(np, name), name))
-    _replace(np, "r_", _Joiner(np.r_, columns=False))
-    _replace(np, "c_", _Joiner(np.c_, columns=True))
+        _replace(np, name, lambda original, name=name: _make_array(original, name))
+    _replace(np, "r_", lambda original: _Joiner(original, columns=False))
+    _replace(np, "c_", lambda original: _Joiner(original, columns=True))
     for func in functions:
         name = getattr(func, "__name__", "")
         if name in _NO_WRAPPER:
             continue
         for module in (np, np.linalg):
             if getattr(module, name, None) is func:
-                _replace(module, name, _accept_lists(func))
+                _replace(module, name, _accept_lists)
 
 
 def uninstall() -> None:
