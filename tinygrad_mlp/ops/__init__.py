@@ -43,3 +43,4 @@ from .losses import *  # noqa: F403
 from .products import *  # noqa: F403
 from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
+from .trig import *  # noqa: F403
