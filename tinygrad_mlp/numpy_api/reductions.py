@@ -165,12 +165,17 @@ def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
         raise ValueError("numpy.diff: requires input that is at least one dimensional")
     axis = ops.core._normalize_axis(axis, a.ndim, "diff")[0]
     parts = []
-    for end in (prepend, a, append):
+    for what, end in (("prepend", prepend), ("a", a), ("append", append)):
         if end is _NO_VALUE:
             continue
         end = _lift_like(end, t)
         if end.ndim == 0:
             end = np.broadcast_to(end, a.shape[:axis] + (1,) + a.shape[axis + 1 :])
+        if end.ndim != a.ndim or any(m != k for i, (m, k) in enumerate(zip(end.shape, a.shape)) if i != axis):
+            raise ValueError(
+                f"numpy.diff: {what} of shape {end.shape} cannot be joined to a of shape {a.shape} "
+                f"along axis {axis}"
+            )
         parts.append(end)
     if len(parts) > 1:
         a = _join(parts, axis)
