@@ -1,4 +1,5 @@
-"""Elementwise ops: arithmetic, unary functions, where/maximum, casts and copies."""
+"""Elementwise ops: arithmetic, exp and log families, sigmoid, where/maximum, piecewise constant
+functions, binary functions (logaddexp, remainder, fmax), casts and copies."""
 
 from __future__ import annotations
 

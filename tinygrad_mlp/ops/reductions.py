@@ -1,4 +1,4 @@
-"""Reductions: sums and maxima over axes."""
+"""Reductions: sums, maxima, products over axes, and the scans (cumsum, cumprod) behind them."""
 
 from __future__ import annotations
 
