@@ -309,7 +309,8 @@ class Sigmoid(Function):
         return out
 
     def vjp(self, g, out, a):
-        # d(sigma a)/da = g * sigma(a) * (1 - sigma(a))   (computed exactly: see _sigmoid_slope)
+        # d(sigma a)/da = g * sigma(a) * (1 - sigma(a))
+        # (computed exactly where sigma(a) rounds to 1 too: see _sigmoid_slope)
         slope = _sigmoid_slope(a, out)
         slope *= g  # in place on arrays; on Tensors this rebinds to a new one
         return (slope,)
@@ -472,7 +473,7 @@ class _Unary(Function):
         raise NotImplementedError
 
     def vjp(self, g, out, a):
-        # d f(a)/da = g * f'(a)
+        # d(f a)/da = g * f'(a), with f' the op's slope
         return (g * self.slope(a, out),)
 
     def jvp(self, t, out, a):
