@@ -200,6 +200,19 @@ def test_power_by_zero_and_one_is_exact_at_every_order():
     assert tangent.item() == 0.0
 
 
+def test_power_nested_forward_mode_keeps_a_tangent_that_is_zero_only_here():
+    # cos(x)**y at x = 0: the base's tangent -sin(x) dx is 0 there, its derivative is not;
+    # d2/dx2 cos(x)**y at 0 = -y
+    y = Tensor(np.array([0.5, 2.0, 0.0]))
+    ones = Tensor(np.ones(3))
+
+    def inner(x):
+        return func.jvp(lambda z: np.cos(z) ** y, (x,), (ones,))[1]
+
+    second = func.jvp(inner, (Tensor(np.zeros(3)),), (ones,))[1]
+    np.testing.assert_allclose(second.data, [-0.5, -2.0, 0.0], atol=1e-15)
+
+
 def test_power_with_tensor_exponent_at_a_zero_base_stays_finite():
     x = Tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
     y = Tensor(np.array([2.0, 3.0, 0.0]), requires_grad=True)

@@ -114,34 +114,43 @@ class Pow(_Binary):
     def forward(self, a, b):
         return a**b
 
-    def _parts(self, a, b, out):
-        """(b * a**(b-1), a**b * log(a)): the two partial derivatives, 0 where a == 0 and
-        b == 0 (the first) or a == 0 (the second), from a stand-in a == 1 there."""
+    def _parts(self, a, b, out, need_a=True, need_b=True):
+        """(b * a**(b-1), a**b * log(a)): the two partial derivatives (None where not needed),
+        from a stand-in a = 1 where a == 0 and b == 0 (the first) or a == 0 (the second)."""
         zero = _value(a) == 0
-        if not zero.any():
-            return b * a ** (b - 1), out * np.log(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # at a == 0: b * 0**(b-1) is right for b != 0 (inf for 0 < b < 1); b == 0 gives 0 * 1
-            da = b * np.where(zero & (_value(b) == 0), 1, a) ** (b - 1)
-            db = np.where(zero, 0, out * np.log(np.where(zero, 1, a)))
+        da = db = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # a negative base gives NaN, as numpy
+            if not zero.any():
+                da = b * a ** (b - 1) if need_a else None
+                db = out * np.log(a) if need_b else None
+                return da, db
+            if need_a:  # b * 0**(b-1) is right for b != 0 (inf for 0 < b < 1); b == 0 gives 0 * 1
+                da = b * np.where(zero & (_value(b) == 0), 1, a) ** (b - 1)
+            if need_b:
+                db = np.where(zero, 0, out * np.log(np.where(zero, 1, a)))
         return da, db
 
     def vjp(self, g, out, a, b):
         # d(a**b)/da = g * b * a**(b-1), d(a**b)/db = g * a**b * log(a)   (0 at the zeros above)
         need_a, need_b = self.needs_input_grad
-        da, db = self._parts(a, b, out)
+        da, db = self._parts(a, b, out, need_a, need_b)
         return (
             unbroadcast(g * da, a.shape) if need_a else None,
             unbroadcast(g * db, b.shape) if need_b else None,
         )
 
     def jvp(self, t, out, a, b):
-        # d(a**b) = b * a**(b-1) * da + a**b * log(a) * db   (a term whose tangent is 0 is 0,
-        # so the jvp of 0**y along y is the y term alone, never 0 * inf)
+        # d(a**b) = b * a**(b-1) * da + a**b * log(a) * db
         da, db = self._parts(a, b, out)
-        ta, tb = t
-        with np.errstate(invalid="ignore"):  # the 0 * inf of an unselected branch
-            return np.where(_value(ta) == 0, 0, ta * da) + np.where(_value(tb) == 0, 0, tb * db)
+        return t[0] * _finite_where_still(t[0], da) + t[1] * _finite_where_still(t[1], db)
+
+
+def _finite_where_still(tangent, partial):
+    """``partial`` with 0 where it is infinite and ``tangent`` is 0: a zero tangent times an
+    infinite partial derivative (the jvp of 0**y along y meets d(0**y)/d0 = inf) is 0, not NaN.
+    Finite partials are left alone, so the term's own derivatives are untouched."""
+    bad = (_value(tangent) == 0) & ~np.isfinite(_value(partial))
+    return np.where(bad, 0, partial) if bad.any() else partial
 
 
 class PowConst(Function):
