@@ -445,7 +445,7 @@ class Cast(Function):
         return a.astype(dtype)
 
     def vjp(self, g, out, a):
-        # d cast(a)/da = g cast back to a's dtype
+        # d(cast a)/da = g cast back to a's dtype
         return (_call(Cast, g, dtype=self.dtype),)
 
     def jvp(self, t, out, a):
@@ -462,7 +462,7 @@ class Copy(Function):
         return a.copy()
 
     def vjp(self, g, out, a):
-        # d copy(a)/da = g
+        # d(copy a)/da = g
         return (g,)
 
     def jvp(self, t, out, a):
@@ -486,7 +486,7 @@ class _Unary(Function):
         return (g * self.slope(a, out),)
 
     def jvp(self, t, out, a):
-        # d f(a) = f'(a) * da
+        # d(f a) = f'(a) * da
         return t[0] * self.slope(a, out)
 
 
@@ -503,7 +503,7 @@ class Log1p(_Unary):
         return np.log1p(a)
 
     def slope(self, a, out):
-        # d log1p(a)/da = 1 / (1 + a)
+        # d(log1p a)/da = 1 / (1 + a)
         return 1 / (1 + a)
 
 
@@ -516,7 +516,7 @@ class Expm1(_Unary):
         return np.expm1(a)
 
     def slope(self, a, out):
-        # d expm1(a)/da = exp(a)   (not out + 1, which is 0 where exp(a) is below rounding)
+        # d(expm1 a)/da = exp(a)   (not out + 1, which is 0 where exp(a) is below rounding)
         return np.exp(a)
 
 
@@ -529,7 +529,7 @@ class Log2(_Unary):
         return np.log2(a)
 
     def slope(self, a, out):
-        # d log2(a)/da = 1 / (a ln 2)
+        # d(log2 a)/da = 1 / (a ln 2)
         return 1 / (a * _LN2)
 
 
@@ -542,7 +542,7 @@ class Log10(_Unary):
         return np.log10(a)
 
     def slope(self, a, out):
-        # d log10(a)/da = 1 / (a ln 10)
+        # d(log10 a)/da = 1 / (a ln 10)
         return 1 / (a * _LN10)
 
 
@@ -555,7 +555,7 @@ class Exp2(_Unary):
         return np.exp2(a)
 
     def slope(self, a, out):
-        # d exp2(a)/da = 2**a ln 2
+        # d(exp2 a)/da = 2**a ln 2
         return out * _LN2
 
 
@@ -568,7 +568,7 @@ class Cbrt(_Unary):
         return np.cbrt(a)
 
     def slope(self, a, out):
-        # d cbrt(a)/da = 1 / (3 cbrt(a)**2)   (inf at 0, as the function is vertical there)
+        # d(cbrt a)/da = 1 / (3 cbrt(a)**2)   (inf at 0, as the function is vertical there)
         return 1 / (3 * (out * out))
 
 
@@ -597,7 +597,7 @@ class LogSigmoid(_Unary):
         return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
 
     def slope(self, a, out):
-        # d log(sigma a)/da = sigma(-a) = 1 - exp(log sigma(a)) = -expm1(out)
+        # d(log sigma(a))/da = sigma(-a) = 1 - exp(log sigma(a)) = -expm1(out)
         return -np.expm1(out)
 
 
@@ -609,13 +609,13 @@ class _Steps(Function):
     recorded, with derivative 0 (where it jumps, 0 as well, as PyTorch and JAX)."""
 
     def vjp(self, g, out, *inputs):
-        # d step(a)/da = 0
+        # d(step a)/da = 0
         return tuple(
             np.zeros_like(_value(x)) if need else None for x, need in zip(inputs, self.needs_input_grad)
         )
 
     def jvp(self, t, out, *inputs):
-        # d step(a) = 0
+        # d(step a) = 0
         return np.zeros_like(_value(out))
 
 
@@ -686,7 +686,7 @@ class LogAddExp(_Binary):
         return np.logaddexp(a, b)
 
     def vjp(self, g, out, a, b):
-        # d logaddexp(a, b)/da = g * exp(a - out) (the softmax weight of a: <= 1, never overflows)
+        # d(logaddexp(a, b))/da = g * exp(a - out) (the softmax weight of a: <= 1, never overflows)
         need_a, need_b = self.needs_input_grad
         return (
             unbroadcast(g * self.exp(a - out), a.shape) if need_a else None,
@@ -694,7 +694,7 @@ class LogAddExp(_Binary):
         )
 
     def jvp(self, t, out, a, b):
-        # d logaddexp(a, b) = exp(a - out) da + exp(b - out) db
+        # d(logaddexp(a, b)) = exp(a - out) da + exp(b - out) db
         return t[0] * self.exp(a - out) + t[1] * self.exp(b - out)
 
 

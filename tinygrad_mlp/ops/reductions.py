@@ -162,11 +162,11 @@ class Shift(Function):
         return out
 
     def vjp(self, g, out, a):
-        # d shift(a, s)/da = g shifted by -s (the transpose of a shift)
+        # d(shift(a, s))/da = g shifted by -s (the transpose of a shift)
         return (_call(Shift, g, shift=-self.shift, axis=self.axis),)
 
     def jvp(self, t, out, a):
-        # d shift(a, s) = shift(da, s)
+        # d(shift(a, s)) = shift(da, s)
         return _call(Shift, t[0], shift=self.shift, axis=self.axis)
 
 
@@ -188,9 +188,9 @@ class Cumsum(Function):
         return np.cumsum(a, axis=self.axis)
 
     def vjp(self, g, out, a):
-        # d cumsum(a)/da = g summed from the end: the reverse cumulative sum of g
+        # d(cumsum a)/da = g summed from the end: the reverse cumulative sum of g
         return (_call(Cumsum, g, axis=self.axis, reverse=not self.reverse),)
 
     def jvp(self, t, out, a):
-        # d cumsum(a) = cumsum(da)
+        # d(cumsum a) = cumsum(da)
         return _call(Cumsum, t[0], axis=self.axis, reverse=self.reverse)

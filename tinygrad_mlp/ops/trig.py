@@ -25,7 +25,7 @@ class Sin(_Unary):
         return np.sin(a)
 
     def slope(self, a, out):
-        # d sin(a)/da = cos(a)
+        # d(sin a)/da = cos(a)
         return np.cos(a)
 
 
@@ -38,7 +38,7 @@ class Cos(_Unary):
         return np.cos(a)
 
     def slope(self, a, out):
-        # d cos(a)/da = -sin(a)
+        # d(cos a)/da = -sin(a)
         return -np.sin(a)
 
 
@@ -51,7 +51,7 @@ class Tan(_Unary):
         return np.tan(a)
 
     def slope(self, a, out):
-        # d tan(a)/da = 1 / cos(a)**2 = 1 + tan(a)**2
+        # d(tan a)/da = 1 / cos(a)**2 = 1 + tan(a)**2
         return 1 + out * out
 
 
@@ -64,7 +64,7 @@ class Arcsin(_Unary):
         return np.arcsin(a)
 
     def slope(self, a, out):
-        # d arcsin(a)/da = 1 / sqrt(1 - a**2) = 1 / sqrt((1 - a)(1 + a))
+        # d(arcsin a)/da = 1 / sqrt(1 - a**2) = 1 / sqrt((1 - a)(1 + a))
         return 1 / np.sqrt((1 - a) * (1 + a))
 
 
@@ -77,7 +77,7 @@ class Arccos(_Unary):
         return np.arccos(a)
 
     def slope(self, a, out):
-        # d arccos(a)/da = -1 / sqrt((1 - a)(1 + a))
+        # d(arccos a)/da = -1 / sqrt((1 - a)(1 + a))
         return -1 / np.sqrt((1 - a) * (1 + a))
 
 
@@ -90,7 +90,7 @@ class Arctan(_Unary):
         return np.arctan(a)
 
     def slope(self, a, out):
-        # d arctan(a)/da = 1 / (1 + a**2)   (a**2 = inf for huge a gives the limit, 0)
+        # d(arctan a)/da = 1 / (1 + a**2)   (a**2 = inf for huge a gives the limit, 0)
         return 1 / (1 + a * a)
 
 
@@ -103,7 +103,7 @@ class Sinh(_Unary):
         return np.sinh(a)
 
     def slope(self, a, out):
-        # d sinh(a)/da = cosh(a)
+        # d(sinh a)/da = cosh(a)
         return np.cosh(a)
 
 
@@ -116,7 +116,7 @@ class Cosh(_Unary):
         return np.cosh(a)
 
     def slope(self, a, out):
-        # d cosh(a)/da = sinh(a)
+        # d(cosh a)/da = sinh(a)
         return np.sinh(a)
 
 
@@ -129,7 +129,7 @@ class Arcsinh(_Unary):
         return np.arcsinh(a)
 
     def slope(self, a, out):
-        # d arcsinh(a)/da = 1 / sqrt(a**2 + 1) = 1 / hypot(a, 1)   (no overflow for huge a)
+        # d(arcsinh a)/da = 1 / sqrt(a**2 + 1) = 1 / hypot(a, 1)   (no overflow for huge a)
         return 1 / np.hypot(a, 1.0)
 
 
@@ -142,7 +142,7 @@ class Arccosh(_Unary):
         return np.arccosh(a)
 
     def slope(self, a, out):
-        # d arccosh(a)/da = 1 / sqrt(a**2 - 1) = 1 / (sqrt(a - 1) sqrt(a + 1))
+        # d(arccosh a)/da = 1 / sqrt(a**2 - 1) = 1 / (sqrt(a - 1) sqrt(a + 1))
         return 1 / (np.sqrt(a - 1) * np.sqrt(a + 1))
 
 
@@ -155,7 +155,7 @@ class Arctanh(_Unary):
         return np.arctanh(a)
 
     def slope(self, a, out):
-        # d arctanh(a)/da = 1 / (1 - a**2) = 1 / ((1 - a)(1 + a))
+        # d(arctanh a)/da = 1 / (1 - a**2) = 1 / ((1 - a)(1 + a))
         return 1 / ((1 - a) * (1 + a))
 
 
@@ -173,7 +173,7 @@ class Sinc(_Unary):
         return np.sinc(a) if k == 0 else _sinc_derivative(a, k)
 
     def slope(self, a, out):
-        # d sinc^(k)(a)/da = sinc^(k+1)(a)
+        # d(sinc^(k) a)/da = sinc^(k+1)(a)
         return _call(Sinc, a, k=self.k + 1)
 
 
@@ -216,7 +216,7 @@ class Arctan2(_Binary):
         return b / r / r, -a / r / r
 
     def vjp(self, g, out, a, b):
-        # d arctan2(a, b)/da = g * b / (a**2 + b**2), d/db = -g * a / (a**2 + b**2)
+        # d(arctan2(a, b))/da = g * b / (a**2 + b**2), d/db = -g * a / (a**2 + b**2)
         need_a, need_b = self.needs_input_grad
         da, db = self._parts(a, b)
         return (
@@ -225,7 +225,7 @@ class Arctan2(_Binary):
         )
 
     def jvp(self, t, out, a, b):
-        # d arctan2(a, b) = (b da - a db) / (a**2 + b**2)
+        # d(arctan2(a, b)) = (b da - a db) / (a**2 + b**2)
         da, db = self._parts(a, b)
         return t[0] * da + t[1] * db
 
@@ -244,7 +244,7 @@ class Hypot(_Binary):
         return a / r, b / r
 
     def vjp(self, g, out, a, b):
-        # d hypot(a, b)/da = g * a / hypot(a, b), d/db = g * b / hypot(a, b)
+        # d(hypot(a, b))/da = g * a / hypot(a, b), d/db = g * b / hypot(a, b)
         need_a, need_b = self.needs_input_grad
         da, db = self._parts(a, b, out)
         return (
@@ -253,6 +253,6 @@ class Hypot(_Binary):
         )
 
     def jvp(self, t, out, a, b):
-        # d hypot(a, b) = (a da + b db) / hypot(a, b)
+        # d(hypot(a, b)) = (a da + b db) / hypot(a, b)
         da, db = self._parts(a, b, out)
         return t[0] * da + t[1] * db
