@@ -640,6 +640,54 @@ class Tensor:
         """The index of the smallest value (over ``axis``); integers, no gradient."""
         return np.argmin(self.data, axis=axis, keepdims=keepdims)
 
+    # ---- elementwise and reduction methods (numpy breadth)
+    def __mod__(self, other) -> Tensor:
+        """``a % b``: the remainder with the sign of b (numpy's remainder, Python's %)."""
+        return _apply(ops.Remainder, self, self._lift(other))
+
+    def __rmod__(self, other) -> Tensor:
+        return _apply(ops.Remainder, self._lift(other), self)
+
+    def __floordiv__(self, other) -> Tensor:
+        """``a // b``: floor(a / b), piecewise constant (gradient 0)."""
+        return _apply(ops.FloorDivide, self, self._lift(other))
+
+    def __rfloordiv__(self, other) -> Tensor:
+        return _apply(ops.FloorDivide, self._lift(other), self)
+
+    def log_sigmoid(self) -> Tensor:
+        """log(sigmoid(x)), elementwise, stable for every x (its gradient sigmoid(-x) stays
+        finite where log(sigmoid(x)) would be log(0)); torch's logsigmoid."""
+        return _apply(ops.LogSigmoid, self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Rounded to ``decimals`` places, halves to even (numpy's ``a.round``); gradient 0."""
+        return _apply(ops.Round, self, decimals=decimals)
+
+    def prod(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Product over ``axis``; the gradient is right with zeros in the tensor (no division)."""
+        return _apply(ops.Prod, self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: int | None = None) -> Tensor:
+        """Running sums along ``axis`` (None: of the flattened tensor), as numpy's ``a.cumsum``."""
+        return numpy_api.reductions.cumsum(self, axis)
+
+    def cumprod(self, axis: int | None = None) -> Tensor:
+        """Running products along ``axis`` (None: of the flattened tensor); zeros are right."""
+        return numpy_api.reductions.cumprod(self, axis)
+
+    def var(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Variance over ``axis``, divided by n - ddof (numpy's ``a.var``; torch's ``correction``)."""
+        return numpy_api.reductions.var(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Standard deviation over ``axis``: the square root of :meth:`var`."""
+        return numpy_api.reductions.std(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The sum of a diagonal (numpy's ``a.trace``): ``offset`` above the main one."""
+        return numpy_api.reductions.trace(self, offset, axis1, axis2)
+
 
 ops.core._engine_apply = _apply_lifted  # Function.apply, without an import on every call
 autograd._TENSOR[:] = [Tensor, lambda t, dtype: _apply(ops.Cast, t, dtype=dtype)]
