@@ -66,8 +66,8 @@ def write_kind(path: str) -> WriteKind:
     the path when it is a folder, a block device, a socket or a symbolic-link loop."""
     try:
         st = os.stat(path)  # follows links, as the kernel does (a loop: ELOOP)
-    except FileNotFoundError:
-        return "file"  # a new path, or a link to a file not made yet
+    except (FileNotFoundError, NotADirectoryError):
+        return "file"  # a new path, a link to a file not made yet, or in a folder that is not one
     mode = stat.S_IFMT(st.st_mode)
     if mode in _REFUSED:
         code, what = _REFUSED[mode]
