@@ -650,9 +650,8 @@ def _run_train(args: argparse.Namespace) -> int:
             if getattr(args, key) is not None:
                 cfg = replace(cfg, **{key: getattr(args, key)})
     if cfg.optimizer != "sgd":
-        source = (
-            "" if args.optimizer else f" ({args.resume if args.resume else 'the ' + recipe + ' recipe'}'s)"
-        )
+        source = f" (the checkpoint {args.resume}'s)" if args.resume else f" (the {recipe} recipe's)"
+        source = "" if args.optimizer else source
         _not_applicable(args, ("momentum",), f"to --optimizer {cfg.optimizer}{source}: momentum is SGD's")
     cfg = replace(cfg, grad_norms=args.grad_norms)
     try:
