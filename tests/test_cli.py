@@ -366,3 +366,13 @@ def test_interrupted_is_exit_130(monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "_run_train", interrupted)  # build_parser looks it up when it runs
     assert cli.main(["train"]) == 130 and capsys.readouterr().err == "tinygrad-mlp train: interrupted\n"
+
+
+def test_without_dot_only_dot_text_can_stream(data, tmp_path, monkeypatch, capsys):
+    from tinygrad_mlp.cli import main
+
+    os.mkfifo(tmp_path / "pipe")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no dot: its fallback .dot file has no place here
+    assert main(["graph", "--out", str(tmp_path / "pipe"), "--format", "svg", "--data", data]) == 2
+    assert "only --format dot can stream" in capsys.readouterr().err
+    assert tree(tmp_path) == {"pipe"}

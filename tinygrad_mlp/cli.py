@@ -837,6 +837,13 @@ def _run_graph(args: argparse.Namespace) -> int:
         )
     fmt = _graph_format(args.out, "--out", args.format)
     streamed = _writable_file(args.out, "--out") == "stream"
+    if streamed and fmt != "dot":
+        import shutil
+
+        if shutil.which("dot") is None:  # else the .dot file would be written beside a device
+            raise CliError(
+                f"--out {args.out}: Graphviz's dot is not installed, so only --format dot can stream"
+            )
     _check_synthetic(args)
     mnist = None if args.synthetic else _load_data(args)
     # What is said goes to stderr when the picture itself streams out (--out /dev/stdout).
