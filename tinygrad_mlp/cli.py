@@ -559,22 +559,20 @@ RUN_OPTIONS = (
 
 
 def _flag_value(args: argparse.Namespace, key: str):
-    """The value the user gave for a run option (None when not given), as TrainConfig holds it."""
+    """The value the user gave for a run option, as TrainConfig holds it (``--hidden 16`` as
+    sizes (784, 16, 10), ``--output-activation none`` as "none"); None when not given."""
     if key == "sizes":
         if args.sizes and args.hidden:
             raise CliError("give --sizes or --hidden, not both")
         return args.sizes or ((784, *args.hidden, 10) if args.hidden else None)
-    value = getattr(args, key)
-    if key == "output_activation" and value == "none":
-        return "none"
-    return value
+    return getattr(args, key)
 
 
 def _shown(key: str, value) -> str:
-    flag = "--" + key.replace("_", "-")
+    """A run option as its flag: ``--sizes 784,16,10``, ``--output-activation none``."""
     if value is None and key == "output_activation":
         value = "none"
-    return f"{flag} {','.join(map(str, value)) if isinstance(value, tuple) else value}"
+    return f"--{key.replace('_', '-')} {','.join(map(str, value)) if isinstance(value, tuple) else value}"
 
 
 def _resume_config(args: argparse.Namespace, path: str):
@@ -605,10 +603,8 @@ def _resume_config(args: argparse.Namespace, path: str):
         if given is None or key not in known or (key == "momentum" and cfg.optimizer != "sgd"):
             continue  # (momentum with Adam: refused below as not applying)
         held = getattr(cfg, key)
-        if (given == "none" and held is None) or given == held:
+        if given == held or (given == "none" and held is None):
             continue
-        if key == "output_activation" and given == "none":
-            given = None
         raise CliError(
             f"{_shown(key, given)} contradicts {path}, a run of {_shown(key, held)}: drop the flag to "
             f"continue that run, or train a new one without --resume"
