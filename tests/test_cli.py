@@ -270,6 +270,12 @@ def test_noise_only_when_asked_for(tmp_path):
 def test_offline_train_says_how_to_point_at_local_files(tmp_path):
     # no network here: every mirror fails at once (an unroutable proxy), and the line says what to do
     proxy = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9", "TINYGRAD_MLP_DATA": ""}
+    proxy |= {
+        "HTTPS_PROXY": proxy["https_proxy"],
+        "HTTP_PROXY": proxy["http_proxy"],
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
     result = run(["train", "--hidden", "4", "--epochs", "1"], tmp_path, env=proxy)
     line = assert_misuse(result, "could not download", "--data DIR", "TINYGRAD_MLP_DATA=DIR")
     assert "train-labels-idx1-ubyte.gz" in line and tree(tmp_path) == set()  # ./data made and removed
