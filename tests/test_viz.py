@@ -3,6 +3,7 @@ a missing dot, and the step-by-step backward pictures."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -17,7 +18,8 @@ from tinygrad_mlp.autograd import toposort
 from tinygrad_mlp.cli import main
 from tinygrad_mlp.viz import (
     CURRENT_STROKE,
-    DONE_FILL,
+    DONE_MARK,
+    DONE_STROKE,
     GraphvizMissing,
     backward_frames,
     draw_graph,
@@ -41,7 +43,9 @@ def small_graph():
 
 
 def _labels(dot: str) -> dict[str, str]:
-    return dict(re.findall(r'^\s*(n\d+) \[label="([^"]*)"', dot, re.M))
+    """node id -> its label's lines, joined by newlines (labels are tables of one row per line)."""
+    tables = re.findall(r"^\s*(n\d+) \[label=<(<TABLE.*?</TABLE>)>", dot, re.M)
+    return {n: "\n".join(html.unescape(x) for x in re.findall(r"<TD>(.*?)</TD>", t)) for n, t in tables}
 
 
 def test_one_node_per_tensor_and_the_right_edges():
@@ -68,12 +72,13 @@ def test_labels_show_names_shapes_dtypes_and_gradients():
     e.backward()
     labels = list(_labels(to_dot(e)).values())
     a_label = next(label for label in labels if label.startswith("a\n"))
-    assert "(2,) float32" in a_label and f"grad |g| = {np.linalg.norm([4.0, 5.0]):.3g}" in a_label
+    assert a_label.split("\n")[1] == "(2,)" and f"grad |g| = {np.linalg.norm([4.0, 5.0]):.3g}" in a_label
+    assert to_dot(e).count("float32") == 1 and 'label="every tensor is float32"' in to_dot(e)  # said once
     assert "grad" not in to_dot(e, show_grad=False)
     shown = to_dot(e, show_data=True)
     assert "value = [1, 2]" in shown and "grad = [4, 5]" in shown  # numbers print like numbers
     named = to_dot(e, params={"weights.first": a})
-    assert "weights.first\n(2,) float32" in named
+    assert "weights.first\n(2,)\ngrad |g| = 6.4" in _labels(named).values()
 
 
 def test_a_named_intermediate_shows_its_name_then_its_op():
@@ -93,7 +98,7 @@ def test_scalars_print_like_numbers_and_their_gradient_without_a_norm(value, tex
     y.backward()
     labels = _labels(to_dot(y))
     x_label = next(v for v in labels.values() if v.startswith("x\n")).split("\n")
-    assert x_label == ["x", "scalar float32", f"value = {text}", "grad = 2"]  # no |g| for a scalar
+    assert x_label == ["x", "scalar", f"value = {text}", "grad = 2"]  # no |g| for a scalar
     assert not re.search(r"\d\.(\D|$)", to_dot(y))  # never "2."
 
 
@@ -114,11 +119,12 @@ def test_backward_pass_ops_are_drawn_apart():
     a, b, c, d, e = small_graph()
     assert "darkorange" not in to_dot(e)
     c._ctx.in_backward = True  # what grad(..., create_graph=True) marks on the ops it records
-    styled = re.findall(r'\[label="(\w+)\n[^"]*"([^\]]*)\]', to_dot(e))
+    styled = [(_labels(line)[n].split("\n")[0], line) for line in to_dot(e).splitlines()
+              for n in re.findall(r"^\s*(n\d+) \[label=<", line)]  # fmt: skip
     orange = [first for first, attrs in styled if "darkorange3" in attrs]
     assert orange == ["mul"]
     assert "rounded,dashed" in dict(styled)["mul"]
-    assert "backward-pass op" in to_dot(e, legend=True)
+    assert "op of a backward pass (dashed)" in to_dot(e, legend=True)
     _, captions = backward_frames(e)
     assert any("mul's backward (an op recorded by a backward pass)" in c for c in captions)
 
@@ -137,9 +143,7 @@ def test_mlp_graph_has_one_cluster_per_layer():
     clusters = re.findall(r'subgraph "cluster_(layers\.\d)" \{(.*?)\n\t\}', dot, re.S)
     assert [name for name, _ in clusters] == ["layers.0", "layers.1", "layers.2", "layers.3"]
     for name, body in clusters:
-        firsts = sorted(
-            label.split("\n")[0] for label in re.findall(r'label="([^"]*)"', body) if "\n" in label
-        )
+        firsts = sorted(label.split("\n")[0] for label in _labels(body).values())
         assert firsts == ["add", f"{name}.W", f"{name}.b", "matmul", "sigmoid"], (name, firsts)
     assert dot.count("[label=") == 4 * 5 + 3  # + x, the target constant, the loss
 
@@ -245,12 +249,12 @@ def test_one_frame_per_visited_node_in_backward_order():
     frames, captions = backward_frames(e)
     assert len(frames) == len(expected) == 5
     for k, (frame, t) in enumerate(zip(frames, expected)):
-        highlighted = re.findall(r'^\s*(n\d+) \[label="([^"]*)"[^\]]*color=red', frame.source, re.M)
+        highlighted = [line for line in frame.source.splitlines() if "color=red" in line]
         assert len(highlighted) == 1
-        assert highlighted[0][1].split("\n")[0] == (t.op or t.name), k
+        assert list(_labels(highlighted[0]).values())[0].split("\n")[0] == (t.op or t.name), k
         assert captions[k].startswith(f"step {k + 1}/5: ")
         # gradients known so far: exactly the nodes visited up to this step
-        assert len(re.findall(r"\ngrad ", frame.source)) == k + 1
+        assert len(re.findall(r"<TD>grad ", frame.source)) == k + 1
     np.testing.assert_array_equal(a.grad, [4.0, 5.0])  # and backward really ran
 
 
@@ -259,14 +263,17 @@ def test_captions_say_what_each_backward_rule_did():
     _, captions = backward_frames(e)
     by_node = dict(zip(("sum", "add", "mul", "b", "a"), captions))
     assert "Backward starts at the output sum" in by_node["sum"] and "grad = 1" in by_node["sum"]
-    assert ": d(sum a)/da = g copied along the summed axes" in by_node["sum"]
-    assert "d(a*b)/da = g * b, d(a*b)/db = g * a and passes gradients on to a, b" in by_node["mul"]
-    assert ": d(a+b)/da = g" in by_node["add"]
-    assert "a leaf" in by_node["a"].lower() and f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in by_node["a"]
-    # each rule's letters are tied to the tensors they stand for
-    assert "mul's backward, where a = a (2,) and b = b (2,): d(a*b)/da" in by_node["mul"]
-    assert "add's backward, where a = mul (2,) and b = a (2,): " in by_node["add"]
-    assert "sum's backward, where a = add (2,): " in by_node["sum"]
+    # each rule as its code states it, the tensors' names in place of its letters, ḡ = dL/d(node)
+    assert (
+        "(ḡ = dL/dL, the gradient arriving here): d(sum add)/d(add) = ḡ copied along the summed axes"
+        in by_node["sum"]
+    )
+    assert (
+        "(ḡ = dL/d(mul), the gradient arriving here): d(a*b)/da = ḡ * b, d(a*b)/db = ḡ * a and passes gradients on to a, b"
+        in by_node["mul"]
+    )
+    assert ": d(mul+a)/d(mul) = ḡ, d(mul+a)/da = ḡ (summed back to each operand's shape)" in by_node["add"]
+    assert "a leaf" in by_node["a"].lower() and f"|grad| = {np.linalg.norm([4.0, 5.0]):.3g}" in by_node["a"]
 
 
 def test_frames_after_an_earlier_backward_show_this_pass_and_still_accumulate():
@@ -275,7 +282,7 @@ def test_frames_after_an_earlier_backward_show_this_pass_and_still_accumulate():
     e.backward()
     frames, captions = backward_frames(e)
     assert "grad = 1 (dL/dL)" in captions[0]
-    assert f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in captions[-1]  # a's gradient of one pass
+    assert f"|grad| = {np.linalg.norm([4.0, 5.0]):.3g}" in captions[-1]  # a's gradient of one pass
     assert f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in frames[-1].source  # the picture too
     np.testing.assert_array_equal(a.grad, [8.0, 10.0])  # two passes, as two backward() calls give
     np.testing.assert_array_equal(b.grad, [2.0, 4.0])
@@ -285,11 +292,17 @@ def test_captions_name_the_tensors_of_an_mlp_step_and_only_letters_a_rule_uses()
     model, loss = mlp_step((784, 4, 10), batch=3)
     _, captions = backward_frames(loss, params=dict(model.named_parameters()))
     assert (
-        "half_sse's backward, where p = sigmoid (3, 10) and t = y (3, 10): d(0.5*sum((p-t)**2))/dp"
+        "half_sse's backward (ḡ = dL/dL, the gradient arriving here): d(0.5*sum((sigmoid-y)**2))/d(sigmoid) = "
+        "ḡ * (sigmoid - y), no gradient needed for y: skipped and passes gradients on to sigmoid."
         in captions[0]
     )
-    first = next(c for c in captions if "where a = x" in c)
-    assert "matmul's backward, where a = x (3, 784) and b = layers.0.W (784, 4): d(a@b)/da = g @ b.T" in first
+    first = next(c for c in captions if "d(x@layers.0.W)" in c)
+    assert ": no gradient needed for x: skipped, d(x@layers.0.W)/d(layers.0.W) = x.T @ ḡ and passes" in first
+    second = next(c for c in captions if "d(sigmoid@layers.1.W)" in c)
+    assert (
+        ": d(sigmoid@layers.1.W)/d(sigmoid) = ḡ @ layers.1.W.T, d(sigmoid@layers.1.W)/d(layers.1.W) = "
+        in second
+    )
 
     class Twice(ops.Function):  # a rule over *inputs names no letter: no "where"
         name = "twice"
@@ -303,7 +316,7 @@ def test_captions_name_the_tensors_of_an_mlp_step_and_only_letters_a_rule_uses()
 
     leaf = Tensor([1.0, 2.0], requires_grad=True, name="leaf")
     _, captions = backward_frames(Twice.apply(leaf).sum())
-    assert "twice's backward: d(2a)/da = 2 g" in captions[1]
+    assert "twice's backward (ḡ = dL/d(twice), the gradient arriving here): d(2a)/da = 2 ḡ" in captions[1]
 
 
 def _node_boxes(svg: str) -> dict[str, tuple]:
@@ -314,8 +327,9 @@ def _node_boxes(svg: str) -> dict[str, tuple]:
         if g.get("class") == "node":
             shape = next(c for c in g if c.tag in (SVG + "polygon", SVG + "path"))
             texts = [t.text for t in g.findall(SVG + "text")]
+            check = [t.text for t in g.iterfind(f"{SVG}g/{SVG}text")]
             out[g.find(SVG + "title").text] = (shape.get("points") or shape.get("d"), shape.get("fill"),
-                                               shape.get("stroke"), texts)  # fmt: skip
+                                               shape.get("stroke"), texts, check)  # fmt: skip
     return out
 
 
@@ -328,12 +342,20 @@ def test_frames_share_one_layout_shading_finished_nodes_and_outlining_the_curren
     boxes = [_node_boxes(f.svg) for f in frames]
     geometry = {k: v[0] for k, v in boxes[0].items()}
     assert all({k: v[0] for k, v in b.items()} == geometry for b in boxes)  # nodes never move
+    fills = {k: v[1] for k, v in boxes[0].items()}
+    assert fills[next(t for t in fills if t.startswith("layers.0.W"))] == "lightblue"  # a parameter
+    assert (
+        fills[next(t for t in fills if t.startswith("half_sse"))] == "#caff70"
+    )  # the loss (darkolivegreen1)
     tips = list(boxes[0])
     assert not [t for t in tips if re.fullmatch(r"n\d+", t)]  # no internal ids as tooltips
     for k, b in enumerate(boxes):
         current = [tip for tip, v in b.items() if v[2] == CURRENT_STROKE]
         assert len(current) == 1 and current[0].split("\n")[0] == names.get(id(order[k]), order[k].op), k
-        assert sum(v[1] == DONE_FILL for v in b.values()) == k + 1  # finished so far, the current included
+        done = [tip for tip, v in b.items() if v[2] == DONE_STROKE]
+        assert len(done) == k, k  # finished so far: a green border and a check mark
+        assert [tip for tip, v in b.items() if v[4] == [DONE_MARK]] == done
+        assert {tip: v[1] for tip, v in b.items()} == fills  # every node keeps its kind's colour
         with_grad = [tip for tip, v in b.items() if any(t.startswith("grad") for t in v[3])]
         assert len(with_grad) == k + 1  # gradients appear only once known
     assert "|g| = " in frames[-1]._repr_mimebundle_()["image/svg+xml"]  # shows inline in Jupyter
@@ -425,7 +447,14 @@ def test_the_mlp_graph_reads_at_a_glance(tmp_path, mnist_dir):
     for node in raw.iter(SVG + "g"):
         if node.get("class") == "node":
             texts = node.findall(SVG + "text")
-            centre[node.find(SVG + "title").text] = (float(texts[0].get("x")), texts[0].text)
+            shape = (
+                node.find(SVG + "path") if node.find(SVG + "path") is not None else node.find(SVG + "polygon")
+            )
+            xs = [
+                float(x)
+                for x, _ in re.findall(r"(-?[\d.]+),(-?[\d.]+)", shape.get("d") or shape.get("points"))
+            ]
+            centre[node.find(SVG + "title").text] = ((min(xs) + max(xs)) / 2, texts[0].text)
     spine_x = {x for x, first in centre.values() if first in ("x", "matmul", "add", "sigmoid", "half_sse")}
     assert max(spine_x) - min(spine_x) < 1  # one straight column
     params_x = [x for x, first in centre.values() if first.startswith("layers.")]
@@ -462,7 +491,7 @@ def test_the_legend_lists_only_the_kinds_of_box_drawn():
     loss = nn.sse_loss(model(Tensor(np.ones((2, 4)))), np.zeros((2, 2)))
     dot = to_dot(loss, legend=True)
     assert "parameter" in dot and "output" in dot
-    assert "backward-pass op" not in dot and ">constant<" not in dot
+    assert "op of a backward pass" not in dot and ">constant" not in dot
     x = Tensor(2.0, requires_grad=True)
     (dy,) = grad(x**3, x, create_graph=True)
-    assert "backward-pass op" in to_dot(dy, legend=True)
+    assert "op of a backward pass" in to_dot(dy, legend=True)
