@@ -6,7 +6,7 @@ the least that brings it in (never past the picture's edge when the picture fits
 header keeps one height whatever the caption (a fixed caption area that scrolls inside),
 and on a narrow screen it stays small (short button labels, the help folded away); the
 picture starts at a scale that fits the width of the window when that keeps the text
-readable (at least 60%), so that a phone does not slide sideways between steps.
+readable (at least 70%: 10 pt text stays 9 px tall), so that a phone does not slide sideways between steps.
 
 ``render_backward_steps`` fills in ``{title}``, ``{svg}``, ``{steps}`` (a JSON list of
 ``{"node": svg id, "caption": text}``), ``{done}``, ``{mark}`` and ``{current}``.
@@ -50,10 +50,10 @@ g.node.current > polygon, g.node.current > path { stroke: {current}; stroke-widt
   h1 { font-size: 1em; }
   .long { display: none; }
   .bar, .zoom { gap: 0.2em; }
-  button { padding: 0.2em 0.45em; }
+  button { padding: 0.2em 0.4em; }
   .zoom { margin-left: auto; }
   .zoom .word { display: none; }
-  #count { min-width: 6.2em; font-size: 0.9em; }
+  #count { min-width: 0; font-size: 0.85em; }
   #caption { font-size: 0.8em; height: 5.4em; }
 }
 </style></head><body>
@@ -62,7 +62,11 @@ g.node.current > polygon, g.node.current > path { stroke: {current}; stroke-widt
 <details id="help"><summary>help</summary>
 Backward visits the graph from the output back to the inputs, one node per step; the caption says
 what that node's backward rule did (<b>&#7713;</b> is the gradient arriving at the node, dL/d(node)).
-A node's grad line appears when its gradient is known. Keys: &larr; &rarr;, Home, End, + and &minus; to zoom,
+A node's grad line appears when its gradient is known; a finished node keeps its colour
+(<span class="swatch" style="background: lightblue"></span> parameter,
+<span class="swatch" style="background: #e5e5e5"></span> input,
+<span class="swatch" style="border: 1px solid #000; border-radius: 3px"></span> op result,
+<span class="swatch" style="background: #caff70"></span> output) and gets a check mark. Keys: &larr; &rarr;, Home, End, + and &minus; to zoom,
 0 for actual size. Drag to pan, wheel to zoom; the address (#N) follows the step, so a link opens one step.
 </details></div>
 <div class="bar">
@@ -78,7 +82,7 @@ A node's grad line appears when its gradient is known. Keys: &larr; &rarr;, Home
 <button id="actual" title="actual size (0)">1:1</button></span>
 </div>
 <p class="key"><span class="mark">{mark}</span> gradient complete &nbsp;
-<span class="swatch" style="border: 3px solid {current}"></span> being processed &nbsp; colours: as the graph's legend</p>
+<span class="swatch" style="border: 3px solid {current}"></span> being processed</p>
 <p id="caption"></p>
 </header>
 <div id="view"><div id="canvas">{svg}</div></div>
@@ -93,6 +97,8 @@ svg.querySelectorAll("g.node").forEach((g) => nodes.set(g.id, g));
 const spans = new Map();  // node -> the steps it takes (a mean's box takes two)
 STEPS.forEach((s, j) => { if (!spans.has(s.node)) spans.set(s.node, []); spans.get(s.node).push(j); });
 let i = 0, scale = 1, tx = 0, ty = 0;
+// the counter as wide as its longest text, so that the buttons never shift (nor wrap) between steps
+document.getElementById("count").style.minWidth = `${`step ${STEPS.length} / ${STEPS.length}`.length}ch`;
 const M = 12;  // px kept clear between a revealed node and the window's edge
 
 function place() { canvas.style.transform = `translate(${tx}px, ${ty}px) scale(${scale})`; }
@@ -177,7 +183,7 @@ function actual() {
 function start() {  // the whole picture when it fits at a readable scale, else its width, else 1:1
   const v = view.getBoundingClientRect(), w = svg.width.baseVal.value, h = svg.height.baseVal.value;
   const whole = Math.min(1, v.width / w, v.height / h), across = Math.min(1, v.width / w);
-  scale = whole >= 0.6 ? whole : across >= 0.6 ? across : 1;
+  scale = whole >= 0.7 ? whole : across >= 0.7 ? across : 1;  // 0.7: 10 pt text stays 9 px tall
   centre();
 }
 
