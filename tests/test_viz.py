@@ -495,3 +495,142 @@ def test_the_legend_lists_only_the_kinds_of_box_drawn():
     x = Tensor(2.0, requires_grad=True)
     (dy,) = grad(x**3, x, create_graph=True)
     assert "op of a backward pass" in to_dot(dy, legend=True)
+
+
+# ---------------------------------------------------------------- issue 25: pictures that stay clear
+
+
+def _edges(dot: str) -> dict[tuple[str, str], str]:
+    """(tail first line, head first line) -> the edge's attributes, by the labels' first lines."""
+    labels = {k: v.split("\n")[0] for k, v in _labels(dot).items()}
+    found = re.findall(r"^\s*(n\d+) -> (n\d+)(?: \[([^\]]*)\])?", dot, re.M)
+    return {(labels[a], labels[b]): attrs for a, b, attrs in found}
+
+
+def test_backward_arrows_only_into_tensors_that_get_a_gradient():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    loss.backward()
+    dot = to_dot(loss, params=dict(model.named_parameters()), direction="backward")
+    edges = _edges(dot)
+    assert edges[("matmul", "x")] == "style=invis" and edges[("half_sse", "y")] == "style=invis"
+    assert (
+        "color=firebrick" in edges[("matmul", "layers.0.W")] and "firebrick" in edges[("half_sse", "sigmoid")]
+    )
+    assert len(re.findall(r"-> n\d+ \[color=firebrick", dot)) == 12 - 2  # all but the arrows into x and y
+
+
+def test_cross_entropy_shows_its_target():
+    model = nn.MLP((6, 3), rng=np.random.default_rng(0))
+    loss = nn.cross_entropy(model(Tensor(np.ones((4, 6)), name="x")), np.array([0, 1, 2, 1]))
+    dot = to_dot(loss)
+    assert "y (target)\n(4, 3)" in _labels(dot).values() or "y (target)" in dot
+    target = re.search(r"^\s*(n\d+_in0) \[label=", dot, re.M).group(1)
+    assert re.search(rf"^\s*{target} -> n\d+$", dot, re.M)  # an arrow into the loss
+    assert re.search(rf"^\s*n\d+ -> {target} \[style=invis\]", to_dot(loss, direction="backward"), re.M)
+
+
+@pytest.mark.parametrize(
+    "make, first_lines",
+    [
+        (lambda x: (x * 2.0).mean(), ["x", "mul", "constant 2", "mean"]),
+        (lambda x: (x * 2.0).mean(axis=0).sum(), ["x", "mul", "constant 2", "mean", "sum"]),
+        (lambda x: x.sum() * 0.5, ["x", "sum", "mul", "constant 0.5"]),  # 0.5 is not 1/6: not a mean
+        (lambda x: (x**3).sum(), ["x", "pow (**3)", "sum"]),
+    ],
+)
+def test_mean_is_drawn_as_a_mean_and_pow_shows_its_exponent(make, first_lines):
+    x = Tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    dot = to_dot(make(x))
+    assert sorted(v.split("\n")[0] for v in _labels(dot).values()) == sorted(first_lines)
+
+
+def test_a_mean_takes_two_steps_on_one_box():
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="x")
+    frames, captions = backward_frames((x * x).mean())
+    assert len(captions) == 4  # mean's product, mean's sum, mul, x
+    assert "The engine records a mean as a sum times 1/n = 0.1667: its box takes two steps" in captions[0]
+    assert captions[1].startswith("step 2/4: the sum inside mean, a scalar: its gradient is complete")
+    assert "d(sum mul)/d(mul) = ḡ copied along the summed axes" in captions[1]
+    assert frames[0].source.count("color=red") == frames[1].source.count("color=red") == 1
+    assert "mean" in frames[1].source
+
+
+def test_constants_are_named_by_their_value_and_skipped_rules_say_so():
+    x = Tensor(3.0, requires_grad=True, name="x")
+    y = x * 0.25 + 1.0
+    dot = to_dot(y)
+    assert {"constant 0.25", "constant 1"} <= {v.split("\n")[0] for v in _labels(dot).values()}
+    _, captions = backward_frames(y)
+    assert "d(x*0.25)/dx = ḡ * 0.25, no gradient needed for 0.25: skipped" in captions[1]
+    assert "d(mul+1)/d(mul) = ḡ, no gradient needed for 1: skipped" in captions[0]
+
+
+def test_the_gradient_symbol_never_clashes_with_a_tensors_name():
+    # micrograd's names: g is a tensor here, and the rules' letters a, b are tensors too
+    a, b, d = (Tensor(v, requires_grad=True, name=n) for v, n in ((2.0, "a"), (-3.0, "b"), (-2.0, "d")))
+    g = (a * b).tanh()
+    g.name = "g"
+    L = d * g
+    L.name = "L"
+    _, captions = backward_frames(L)
+    assert "(ḡ = dL/dL, the gradient arriving here): d(d*g)/dd = ḡ * g, d(d*g)/dg = ḡ * d" in captions[0]
+    tanh = next(c for c in captions if "tanh's backward" in c)
+    assert "(ḡ = dL/dg, the gradient arriving here): d(tanh mul)/d(mul) = ḡ * (1 - tanh(mul)**2)" in tanh
+    # two inputs of one name cannot stand in for the letters: they stay, bound to the tensors
+    same = Tensor(2.0, requires_grad=True, name="w")
+    other = Tensor(3.0, requires_grad=True, name="w")
+    _, captions = backward_frames(same * other)
+    assert "mul's backward, where a = w (scalar) and b = w (scalar) (ḡ = dL/dL" in captions[0]
+    assert ": d(a*b)/da = ḡ * b, d(a*b)/db = ḡ * a and" in captions[0]
+
+
+def test_the_legend_says_what_frames_norms_arrows_and_the_dtype_mean():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    loss.backward()
+    params = dict(model.named_parameters())
+    dot = to_dot(loss, params=params, legend=True)
+    for entry in ("dashed grey frame: one layer", "|g|: size of a gradient, sqrt(sum of its squares)",
+                  "arrows: data flows forward", "every tensor is float32"):  # fmt: skip
+        assert entry in html.unescape(dot), entry
+    assert dot.count("float32") == 1  # said once, not in every box
+    back = html.unescape(to_dot(loss, params=params, legend=True, direction="backward"))
+    assert "red arrows: gradients flow backward (none into inputs that need none)" in back
+    x = Tensor(np.ones(3), requires_grad=True, name="x", dtype=np.float32)
+    mixed = to_dot(
+        (x.astype(np.float64) * Tensor(np.ones(3), dtype=np.float64)).sum()
+    )  # two dtypes: each box says its own
+    assert "every tensor" not in mixed and "(3,) float32" in mixed and "(3,) float64" in mixed
+
+
+@needs_dot
+def test_jupyter_svg_tooltips_name_tensors_not_internal_ids():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    svg = draw_graph(loss, params=dict(model.named_parameters()))._repr_mimebundle_()["image/svg+xml"]
+    titles = [t.text for t in ET.fromstring(svg[svg.index("<svg") :]).iter(SVG + "title")]
+    assert "layers.0" in titles and "layers.0.W\n(784, 4) float32" in titles and "x → matmul" in titles
+    assert not [t for t in titles if re.search(r"\bn\d+\b|cluster_", t)]
+
+
+@needs_dot
+def test_labels_have_room_and_the_png_is_drawn_at_twice_screen_resolution(tmp_path):
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    params = dict(model.named_parameters())
+    raw = ET.fromstring(draw_graph(loss, params=params).pipe(format="svg"))
+    for node in raw.iter(SVG + "g"):
+        if node.get("class") != "node":
+            continue
+        ys = [float(t.get("y")) for t in node.findall(SVG + "text")]
+        assert all(b - a >= 12.5 for a, b in zip(ys, ys[1:]))  # 1.25 lines of 10 pt: "_" clear of the next
+        xs = (
+            [float(x) for x, _ in re.findall(r"(-?[\d.]+),(-?[\d.]+)", node.find(SVG + "path").get("d"))]
+            if node.find(SVG + "path") is not None
+            else [
+                float(x)
+                for x, _ in re.findall(r"(-?[\d.]+),(-?[\d.]+)", node.find(SVG + "polygon").get("points"))
+            ]
+        )
+        assert min(float(t.get("x")) for t in node.findall(SVG + "text")) - min(xs) >= 7  # clear of corners
+    svg = ET.parse(render_graph(loss, str(tmp_path / "g.svg"), params=params)).getroot()
+    png = Path(render_graph(loss, str(tmp_path / "g.png"), params=params)).read_bytes()
+    width_px = int.from_bytes(png[16:20], "big")
+    assert width_px == pytest.approx(float(svg.get("width").removesuffix("pt")) * 192 / 72, abs=3)

@@ -357,7 +357,8 @@ def _draw(
     names = {id(t): n for n, t in (params or {}).items()}
     ids = {id(t): f"n{i}" for i, t in enumerate(reversed(nodes))}  # inputs get the small numbers
     layer_of = _clusters(nodes, names, view.parents) if names else {}
-    spine = {id(t) for t in _spine(root, drawn, view.parents)}
+    path = _spine(root, drawn, view.parents)
+    spine = {id(t) for t in path}
     consumers: dict[int, list[Tensor]] = {}
     for t in nodes:
         for p in {id(p): p for p in view.parents(t)}.values():  # a tensor used twice by one op: one consumer
@@ -456,7 +457,8 @@ def _draw(
     if one_dtype is not None:
         notes.append(f"every tensor is {one_dtype}")
     if legend:
-        _add_legend(g, ids[id(root)], kinds, bool(clusters), norms, direction, notes)
+        bottom = root if direction == "forward" else path[-1]  # the lowest node of the spine
+        _add_legend(g, ids[id(bottom)], kinds, bool(clusters), norms, direction, notes)
         drawing.titles["legend"] = "legend"
     elif notes:
         g.attr(label=" ".join(notes), labelloc="b", labeljust="c", fontcolor="gray30")
@@ -517,8 +519,11 @@ def _add_legend(
             f'<FONT COLOR="{style.get("fontcolor", "black")}">{text}{dashed}</FONT></TD>'
         )
     half = (len(cells) + 1) // 2 if len(cells) > 4 else len(cells)  # one row of up to four
-    rows = [f"<TR>{''.join(cells[i : i + half])}</TR>" for i in range(0, len(cells), half)]
-    width = half
+    rows = [  # each row a table of its own, so that cells take their own widths
+        f'<TR><TD BORDER="0" ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2">'
+        f"<TR>{''.join(cells[i : i + half])}</TR></TABLE></TD></TR>"
+        for i in range(0, len(cells), half)
+    ]
     lines = []
     if layers:
         lines.append("dashed grey frame: one layer (its W, b and the ops they feed)")
@@ -529,11 +534,8 @@ def _add_legend(
     else:
         lines.append("red arrows: gradients flow backward (none into inputs that need none)")
     lines += notes or []
-    rows += [
-        f'<TR><TD COLSPAN="{width}" BORDER="0" CELLPADDING="1" ALIGN="LEFT">{_html(line)}</TD></TR>'
-        for line in lines
-    ]
-    g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="3">{"".join(rows)}</TABLE>>',
+    rows += [f'<TR><TD ALIGN="LEFT" CELLPADDING="2">{_html(line)}</TD></TR>' for line in lines]
+    g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{"".join(rows)}</TABLE>>',
            shape="plaintext", margin="0")  # fmt: skip
     g.edge(below, "legend", style="invis")
 
