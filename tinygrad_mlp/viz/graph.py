@@ -535,8 +535,8 @@ def _add_legend(
         lines.append("red arrows: gradients flow backward (none into inputs that need none)")
     lines += notes or []
     rows += [f'<TR><TD ALIGN="LEFT" CELLPADDING="2">{_html(line)}</TD></TR>' for line in lines]
-    g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{"".join(rows)}</TABLE>>',
-           shape="plaintext", margin="0")  # fmt: skip
+    table = f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{"".join(rows)}</TABLE>>'
+    g.node("legend", table, shape="plaintext", margin="0")
     g.edge(below, "legend", style="invis")
 
 

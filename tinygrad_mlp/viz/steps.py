@@ -35,6 +35,7 @@ from .graph import (
     _fmt_shape,
     _in_backward,
     _is_constant,
+    _needs,
     _num,
     _pipe,
     _svg_id,
@@ -89,8 +90,8 @@ def _collapse(text: str) -> str:
     return "  ".join([re.sub(r"\s+", " ", formula), *(re.sub(r"\s+", " ", n) for n in note)])
 
 
-def _grad_text(g: np.ndarray, symbol: str = "grad") -> str:
-    return f"{symbol} = {_num(g.item())}" if g.size == 1 else f"|{symbol}| = {_num(np.linalg.norm(g), 3)}"
+def _grad_text(g: np.ndarray) -> str:
+    return f"grad = {_num(g.item())}" if g.size == 1 else f"|grad| = {_num(np.linalg.norm(g), 3)}"
 
 
 def _vjp_letters(ctx) -> tuple[str, list[str]] | None:
@@ -150,8 +151,11 @@ def _rule_text(t: Tensor, rule: str, short: Callable, needs: tuple[bool, ...]) -
         out.append(letters_to.sub(lambda m: "/d" + _in_formula(to[m[1]]) if m[1] else to[m[2]], part))
     if substitute:
         return ", ".join(out), ""
-    pairs = [f"{letter} = {s} ({_fmt_shape(x.shape).strip('()') or 'scalar'})" for letter, s, x in zip(inputs, shown, t.parents)
-             if _token(letter).search(rule)]  # fmt: skip
+    pairs = [
+        f"{letter} = {s} ({_fmt_shape(x.shape).strip('()') or 'scalar'})"
+        for letter, s, x in zip(inputs, shown, t.parents)
+        if _token(letter).search(rule)
+    ]
     where = (
         ", where " + (", ".join(pairs[:-1]) + " and " + pairs[-1] if len(pairs) > 1 else pairs[0])
         if pairs
@@ -181,22 +185,20 @@ def _describe(t: Tensor, g: np.ndarray, names: dict[int, str], root: Tensor, vie
         start = f"{what}: its gradient is complete, {_grad_text(g)}."
     if t._ctx is None:
         return f"{start} A leaf: backward stops here and leaves the gradient in .grad."
-    receivers = [short(p) for p, need in zip(t.parents, _needs_of(t)) if need]
+    receivers = [short(p) for p, need in zip(t.parents, _needs(t)) if need]
     sends = f" and passes gradients on to {', '.join(receivers)}" if receivers else ""
     recorded = " (an op recorded by a backward pass)" if _in_backward(t) else ""
-    rule, where = _rule_text(t, _backward_rule(t._ctx), short, _needs_of(t))
+    rule, where = _rule_text(t, _backward_rule(t._ctx), short, _needs(t))
     here = "L" if t is root else "sum" if mean is not None else short(t)
     arriving = f"{GRAD} = dL/d{_in_formula(here)}, the gradient arriving here"
     folded = ""
     if id(t) in view.means:
         n = t.parents[1].data.item()
-        folded = f" The engine records a mean as a sum times 1/n = {_num(n)}: its box takes two steps, this one first."
+        folded = (
+            f" The engine records a mean as a sum times 1/n = {_num(n)}: its box takes two steps, "
+            f"this one first."
+        )
     return f"{start}{folded} {t.op}'s backward{recorded}{where} ({arriving}): {rule}{sends}."
-
-
-def _needs_of(t: Tensor) -> tuple[bool, ...]:
-    needs = getattr(t._ctx, "needs_input_grad", ())
-    return tuple(needs) if len(needs) == len(t.parents) else tuple(p.requires_grad for p in t.parents)
 
 
 # ---------------------------------------------------------------- the pictures
@@ -315,7 +317,8 @@ class StepFrame:
     def __repr__(self) -> str:
         s = self._steps
         t = s.visited[self.step]
-        return f"<backward step {self.step + 1} of {len(s.visited)}: {_title(t, s.names.get(id(t)))}>"
+        title = _title(t, s.names.get(id(t)), s.drawing.view.op(t))
+        return f"<backward step {self.step + 1} of {len(s.visited)}: {title}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {"image/svg+xml": self.svg, "text/plain": repr(self)}
