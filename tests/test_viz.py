@@ -359,6 +359,9 @@ def test_frames_share_one_layout_shading_finished_nodes_and_outlining_the_curren
         with_grad = [tip for tip, v in b.items() if any(t.startswith("grad") for t in v[3])]
         assert len(with_grad) == k + 1  # gradients appear only once known
     assert "|g| = " in frames[-1]._repr_mimebundle_()["image/svg+xml"]  # shows inline in Jupyter
+    assert f"{DONE_MARK} green border: gradient complete" in frames[0].svg  # the marks explained
+    legend_frames, _ = backward_frames(loss, params=dict(model.named_parameters()), legend=True)
+    assert "red border: being processed" in html.unescape(legend_frames[0].svg)  # in the legend
 
 
 @needs_dot

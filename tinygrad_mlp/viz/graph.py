@@ -342,7 +342,10 @@ def _draw(
     grads: Mapping[int, np.ndarray] | None = None,
     agreement: Mapping[str, bool] | None = None,
     legend: bool = False,
+    notes: tuple[str, ...] = (),
 ) -> _Drawing:
+    """The picture and what the SVG post-processing needs; ``notes``: lines said under the
+    picture (in the legend when there is one)."""
     if direction not in ("forward", "backward"):
         raise ValueError(f"draw_graph: direction must be 'forward' or 'backward', got {direction!r}")
     if rankdir not in ("LR", "TB", "RL", "BT"):
@@ -453,15 +456,13 @@ def _draw(
         for t in frontier:
             ends = ("cut", ids[id(t)]) if direction == "forward" else (ids[id(t)], "cut")
             g.edge(*ends, style="dashed")
-    notes = []
-    if one_dtype is not None:
-        notes.append(f"every tensor is {one_dtype}")
+    notes = [f"every tensor is {one_dtype}"] * (one_dtype is not None) + list(notes)
     if legend:
         bottom = root if direction == "forward" else path[-1]  # the lowest node of the spine
         _add_legend(g, ids[id(bottom)], kinds, bool(clusters), norms, direction, notes)
         drawing.titles["legend"] = "legend"
     elif notes:
-        g.attr(label=" ".join(notes), labelloc="b", labeljust="c", fontcolor="gray30")
+        g.attr(label="\n".join(notes), labelloc="b", labeljust="c", fontcolor="gray30")
     for t in walked:  # a mean's sum is drawn as its box (the step pictures mark it there)
         if id(t) in view.means:
             ids[id(view.means[id(t)])] = ids[id(t)]

@@ -51,6 +51,7 @@ from .page import PAGE
 DONE_STROKE = "#2e7d32"  # the border and check mark of a node whose gradient is complete
 DONE_MARK = "\u2713"  # the check mark
 CURRENT_STROKE = "#d62728"  # the node backward is processing
+STEP_KEY = (f"{DONE_MARK} green border: gradient complete", "red border: being processed")  # under each step
 GRAD = "\u1e21"  # ḡ: the gradient arriving at a node, dL/d(node); no tensor name can be it
 
 
@@ -255,7 +256,7 @@ class _Steps:
 
     def __init__(self, root: Tensor, visited: list[Tensor], known: dict[int, np.ndarray], kwargs: dict):
         self.root, self.visited, self.kwargs = root, visited, kwargs
-        self.drawing = _draw(root, grads=known, **kwargs)
+        self.drawing = _draw(root, grads=known, notes=STEP_KEY, **kwargs)
         ids = self.drawing.ids
         self.order = [_svg_id(ids[id(t)]) if id(t) in ids else None for t in visited]  # None: cut off
         self.names = {id(t): n for n, t in (kwargs.get("params") or {}).items()}
