@@ -67,7 +67,7 @@ class SGD(Optimizer):
             if mu:
                 buf = self.buffers[i]
                 if buf is None:
-                    buf = self.buffers[i] = np.array(g, dtype=p.dtype)
+                    buf = self.buffers[i] = g.astype(p.dtype)  # a copy
                 else:
                     buf *= mu
                     buf += g

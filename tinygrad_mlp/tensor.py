@@ -34,6 +34,8 @@ def _as_array(data, dtype) -> np.ndarray:
         arr = data.data
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
+    elif getattr(data, "_traced", False):  # an array being recorded by jit
+        arr = data
     else:
         try:
             arr = np.asarray(data)
@@ -84,8 +86,8 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
         raise
     except (ValueError, IndexError, TypeError) as exc:
         raise fn.shape_error(exc, *arrays) from None
-    if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results
-        out = np.asarray(out)
+    if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results (a jit's traced array stays)
+        out = out if getattr(out, "_traced", False) else np.asarray(out)
     t = _new_tensor(Tensor)
     t.data, t.grad, t.name = out, None, None
     mode = MODE.get()
@@ -303,6 +305,8 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if type(self.data) is not np.ndarray:  # traced by jit: its __array__ names the user's line
+            return self.data.__array__(dtype)
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data

@@ -1,0 +1,158 @@
+"""Generating the compiled step: straight-line Python, one line per numpy call.
+
+The source reads like a hand-fused step: it reads the state it needs (parameters, the
+optimizer's state) at every call, checks that the call fits what was compiled (guards),
+makes the numpy calls in order, each commented with the engine op and the value it
+computes, writes the gradients and the optimizer's counters back and returns.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .passes import Plan, storage
+from .trace import Var
+
+
+class GuardFailed(Exception):
+    """The call does not fit the compiled program (raised before anything is written)."""
+
+
+def _ident(label: str) -> str:
+    name = re.sub(r"\W+", "_", label).strip("_") or "t"
+    return name if not name[0].isdigit() else "t" + name
+
+
+def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
+    """The source of the compiled step and the namespace it runs in."""
+    program = plan.program
+    env: dict = {"np": np, "array": np.array, "asarray": np.asarray, "GuardFailed": GuardFailed}
+    env.update(program.objects)
+    env.update(program.constants)
+    env.update(plan.arrays)
+    names: dict = {}
+    taken: set = set(env)
+
+    def name(v: Var) -> str:
+        if v not in names:
+            base = _ident(v.label) if v.label else "t"
+            cand, k = base, 1
+            while cand in taken:
+                k += 1
+                cand = f"{base}_{k}"
+            taken.add(cand)
+            names[v] = cand
+        return names[v]
+
+    n_const = [0]
+
+    def constant(value) -> str:
+        n_const[0] += 1
+        key = f"C{n_const[0]}"
+        env[key] = value
+        return key
+
+    def render(obj) -> str:
+        if isinstance(obj, Var):
+            return name(obj)
+        if isinstance(obj, tuple):
+            inner = ", ".join(render(x) for x in obj)
+            return f"({inner},)" if len(obj) == 1 else f"({inner})"
+        if isinstance(obj, list):
+            return "[" + ", ".join(render(x) for x in obj) + "]"
+        if isinstance(obj, slice):
+            return f"slice({render(obj.start)}, {render(obj.stop)}, {render(obj.step)})"
+        if obj is None or isinstance(obj, (bool, int, str)) or obj is Ellipsis:
+            return repr(obj)
+        if isinstance(obj, float):
+            return repr(obj) if np.isfinite(obj) else constant(obj)
+        if isinstance(obj, np.generic) and obj.dtype.kind in "fiub":
+            return f"np.{obj.dtype.name}({obj.item()!r})" if np.isfinite(obj) else constant(obj)
+        if isinstance(obj, np.dtype):
+            return f"np.{obj.name}" if hasattr(np, obj.name) else constant(obj)
+        if isinstance(obj, type) and issubclass(obj, np.generic):
+            return f"np.{obj.__name__}"
+        return constant(obj)
+
+    def function(ins) -> str:
+        fn = ins.fn
+        if isinstance(fn, np.ufunc):
+            return f"np.{fn.__name__}"
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, np.ufunc):
+            return f"np.{owner.__name__}.{fn.__name__}"
+        if getattr(np, getattr(fn, "__name__", ""), None) is fn:
+            return f"np.{fn.__name__}"
+        return constant(fn)
+
+    lines = [f"def {title}(args):"]
+    for v, code, slot in program.reads:
+        lines.append(f"    {name(v)} = {code}")
+    for i, (v, code, slot) in enumerate(program.reads):
+        if slot is not None and not slot.lifted:
+            env.setdefault("_seen", [])
+            env["_seen"].append((v.value.shape, v.value.dtype))
+            lines.append(
+                f"    if ({name(v)}.shape, {name(v)}.dtype) != _seen[{len(env['_seen']) - 1}]: raise GuardFailed"
+            )
+    for check in program.checks:
+        lines.append(f"    if {check}: raise GuardFailed")
+    base = {}
+    for ins in plan.instrs:
+        if ins.out is not None and not ins.inplace and ins.views:
+            base[ins.out] = ins.views[0]
+    for ins in plan.instrs:
+        lines.append(_line(ins, plan, name, render, function))
+    for slot, v in program.writes:
+        if isinstance(v, Var):
+            value = f"int({name(v)})" if slot.lifted else name(v)
+        elif v is None:
+            value = "None"
+        else:
+            value = f"{render(v[1])}.copy()"
+        lines.append(f"    {slot.code} = {value}")
+    lines.append(f"    return ({''.join(name(v) + ', ' for v in program.result_vars)})")
+    program.names = names
+    return "\n".join(lines) + "\n", env
+
+
+def _comment(ins) -> str:
+    where = f"{ins.op} {ins.phase}".strip() if ins.op else (ins.line.split(": ", 1)[-1] if ins.line else "")
+    what = f" -> {ins.out.label} {list(ins.out.value.shape)}" if ins.out is not None and ins.out.label else ""
+    return f"  # {where}{what}" if where or what else ""
+
+
+def _line(ins, plan: Plan, name, render, function) -> str:
+    out = ins.out
+    if ins.kind == "guard":
+        return f"    if bool({render(ins.args[0])}) is not {ins.kwargs['expect']}: raise GuardFailed  # {ins.op} {ins.phase}: a branch of the rule"
+    if ins.kind == "setitem":
+        a, index, value = ins.args
+        return f"    {render(a)}[{render(index)[1:-1] if isinstance(index, tuple) else render(index)}] = {render(value)}{_comment(ins)}"
+    target = None
+    if out is not None and not ins.inplace:
+        into = plan.into.get(out)
+        if into is not None:
+            target = name(storage(plan, into))
+        elif out in plan.buffers:
+            target = plan.buffers[out]
+    elif ins.inplace:
+        target = name(out)
+    args = [render(a) for a in ins.args]
+    kwargs = [f"{k}={render(v)}" for k, v in ins.kwargs.items()]
+    if target is not None:
+        kwargs.append(f"out={target}")
+    if ins.kind == "call":
+        call = f"{function(ins)}({', '.join(args + kwargs)})"
+    elif ins.kind == "method":
+        call = f"{args[0]}.{ins.name}({', '.join(args[1:] + kwargs)})"
+    else:  # getitem
+        index = ins.args[1]
+        call = f"{args[0]}[{render(index)[1:-1] if isinstance(index, tuple) else args[1]}]"
+    if ins.scalar and target is None:
+        call = f"asarray({call})"
+    if ins.inplace:
+        return f"    {call}{_comment(ins)}"
+    return f"    {name(out)} = {call}{_comment(ins)}"
