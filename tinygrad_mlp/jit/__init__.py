@@ -65,14 +65,18 @@ class Compiled:
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:
+    """Shapes and dtypes of the arguments (dtypes by their one-letter code: hashing numpy's
+    dtype objects took several microseconds a call)."""
     sig = []
     for a in args:
-        if isinstance(a, Tensor):
-            sig.append(("T", a.data.shape, a.data.dtype))
+        if type(a) is np.ndarray:
+            sig.append((a.shape, a.dtype.str))
+        elif isinstance(a, Tensor):
+            sig.append(("T", a.data.shape, a.data.dtype.str))
         elif isinstance(a, np.ndarray):
-            sig.append(("A", a.shape, a.dtype))
+            sig.append((type(a), a.shape, a.dtype.str))
         else:
-            sig.append(("P", type(a)))
+            sig.append(type(a))
     if kwargs:
         sig.append(tuple(sorted(kwargs)))
     return tuple(sig)

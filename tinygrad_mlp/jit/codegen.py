@@ -88,23 +88,37 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
         return constant(fn)
 
     lines = [f"def {title}(args):"]
-    for v, code, slot in program.reads:
-        lines.append(f"    {name(v)} = {code}")
-    for i, (v, code, slot) in enumerate(program.reads):
+    for v, _, _ in program.reads:
+        lines.append(f"    {name(v)} = {program_code(v, program)}")
+    seen: list = []
+    env["_seen"], env["_admit"] = seen, _admitter(seen)
+    for v, _, slot in program.reads:
         if slot is not None and not slot.lifted:
-            env.setdefault("_seen", [])
-            env["_seen"].append((v.value.shape, v.value.dtype))
-            lines.append(
-                f"    if ({name(v)}.shape, {name(v)}.dtype) != _seen[{len(env['_seen']) - 1}]: raise GuardFailed"
-            )
+            # the same array as last call: nothing to check; another one: its shape and dtype
+            seen.append([v.value, v.value.shape, v.value.dtype])
+            lines.append(f"    if {name(v)} is not _seen[{len(seen) - 1}][0]: _admit({len(seen) - 1}, {name(v)})")
     for check in program.checks:
         lines.append(f"    if {check}: raise GuardFailed")
     base = {}
     for ins in plan.instrs:
         if ins.out is not None and not ins.inplace and ins.views:
             base[ins.out] = ins.views[0]
+    inline = _inlined(plan)
+    exprs: dict = {}
+
+    def render_inline(obj) -> str:
+        if isinstance(obj, Var) and obj in exprs:
+            return exprs[obj]
+        if isinstance(obj, tuple) and any(isinstance(x, Var) and x in exprs for x in obj):
+            inner = ", ".join(render_inline(x) for x in obj)
+            return f"({inner},)" if len(obj) == 1 else f"({inner})"
+        return render(obj)
+
     for ins in plan.instrs:
-        lines.append(_line(ins, plan, name, render, function))
+        if ins.out is not None and ins.out in inline:
+            exprs[ins.out] = _expression(ins, render_inline, function)
+            continue
+        lines.append(_line(ins, plan, name, render_inline, function))
     for slot, v in program.writes:
         if isinstance(v, Var):
             value = f"int({name(v)})" if slot.lifted else name(v)
@@ -118,6 +132,54 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
     return "\n".join(lines) + "\n", env
 
 
+def program_code(v, program) -> str:
+    """How the step reads ``v`` at every call."""
+    return next(code for w, code, _ in program.reads if w is v)
+
+
+def _admitter(seen: list):
+    def admit(i: int, array) -> None:
+        """A new array in a state slot: used if it has the compiled shape and dtype."""
+        _, shape, dtype = seen[i]
+        if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
+            raise GuardFailed
+        seen[i][0] = array
+
+    return admit
+
+
+_OPERATORS = {np.greater: ">", np.less: "<", np.greater_equal: ">=", np.less_equal: "<=", np.equal: "=="}
+
+
+def _inlined(plan: Plan) -> set:
+    """0-d values made only to be tested by a guard (a rule's ``min(a) > limit``): written
+    inside the guard's condition, with Python's operators on numpy scalars."""
+    uses: dict = {}
+    for ins in plan.instrs:
+        for v in ins.inputs():
+            uses[v] = uses.get(v, 0) + 1
+    outputs = set(plan.program.outputs())
+    inline: set = set()
+    for ins in reversed(plan.instrs):
+        targets = [ins.args[0]] if ins.kind == "guard" else ins.inputs() if ins.out in inline else []
+        for v in targets:
+            if uses.get(v) == 1 and v not in outputs and v.value.ndim == 0:
+                maker = next((i for i in plan.instrs if i.out is v and not i.inplace), None)
+                if maker is not None and maker.kind in ("call", "method") and v not in plan.buffers:
+                    inline.add(v)
+    return inline
+
+
+def _expression(ins, render, function) -> str:
+    args = [render(a) for a in ins.args]
+    if ins.kind == "call" and ins.fn in _OPERATORS and len(args) == 2 and not ins.kwargs:
+        return f"({args[0]} {_OPERATORS[ins.fn]} {args[1]})"
+    kwargs = [f"{k}={render(v)}" for k, v in ins.kwargs.items()]
+    if ins.kind == "method":
+        return f"{args[0]}.{ins.name}({', '.join(args[1:] + kwargs)})"
+    return f"{function(ins)}({', '.join(args + kwargs)})"
+
+
 def _comment(ins) -> str:
     where = f"{ins.op} {ins.phase}".strip() if ins.op else (ins.line.split(": ", 1)[-1] if ins.line else "")
     what = f" -> {ins.out.label} {list(ins.out.value.shape)}" if ins.out is not None and ins.out.label else ""
@@ -127,7 +189,9 @@ def _comment(ins) -> str:
 def _line(ins, plan: Plan, name, render, function) -> str:
     out = ins.out
     if ins.kind == "guard":
-        return f"    if bool({render(ins.args[0])}) is not {ins.kwargs['expect']}: raise GuardFailed  # {ins.op} {ins.phase}: a branch of the rule"
+        test = render(ins.args[0])
+        test = f"not {test}" if ins.kwargs["expect"] else test
+        return f"    if {test}: raise GuardFailed  # {ins.op} {ins.phase}: the branch the rule took when recorded"
     if ins.kind == "setitem":
         a, index, value = ins.args
         return f"    {render(a)}[{render(index)[1:-1] if isinstance(index, tuple) else render(index)}] = {render(value)}{_comment(ins)}"

@@ -191,13 +191,14 @@ def fold(plan: Plan) -> None:
         ):
             args = list(ins.args)
             for j, a in enumerate(args):
-                if isinstance(a, np.ndarray) and a.size > 1 and a.ndim and np.all(a == a.flat[0]):
+                if isinstance(a, np.ndarray) and a.size >= 1 and np.all(a == a.flat[0]):
                     rest = [
                         np.shape(x.value if isinstance(x, Var) else x) for i, x in enumerate(args) if i != j
                     ]
                     if np.broadcast_shapes(*rest, ()) == out.shape:
                         args[j] = a.dtype.type(a.flat[0])
-                        notes.append(f"{ins.name}: constant {a.shape} of {a.flat[0]!r} -> the number")
+                        if a.ndim:
+                            notes.append(f"{ins.name}: constant {a.shape} of {a.flat[0]!r} -> the number")
             ins.args = tuple(args)
         keep.append(ins)
     plan.program.instrs = keep
@@ -291,8 +292,8 @@ _REDUCE_METHODS = ("sum", "max", "min")
 
 
 def _plannable(ins: Instr) -> bool:
-    if ins.out is None or ins.inplace or ins.views:
-        return False
+    if ins.out is None or ins.inplace or ins.views or ins.out.value.ndim == 0:
+        return False  # (a 0-d value costs nothing to make; the guards read theirs inline)
     if ins.kind == "call" and isinstance(ins.fn, np.ufunc):
         return ins.name.count(".") == 1 or ins.name.endswith(".reduce")
     return ins.kind == "method" and ins.name in _REDUCE_METHODS
