@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--momentum", type=float, help="SGD momentum (default 0)")
     t.add_argument("--lr-decay", type=float, help="multiply the learning rate by this after each epoch")
     t.add_argument("--epochs", type=int)
+    t.add_argument("--jit", action="store_true", help="compile the training step (tinygrad_mlp.jit)")
     t.add_argument("--batch-size", type=int)
     t.add_argument(
         "--subset", type=_positive_int, help="train on the first N training images only (quick runs)"
@@ -419,7 +420,7 @@ def _run_train(args: argparse.Namespace) -> int:
     print(
         f"{model!r}, loss {cfg.loss}, {cfg.optimizer} lr {cfg.lr}{decay}, batch {cfg.batch_size}, seed {cfg.seed}"
     )
-    history = fit(model, opt, cfg, data, rng, progress=args.progress)
+    history = fit(model, opt, cfg, data, rng, progress=args.progress, jit=args.jit)
     if not history:
         from .train import accuracy
 

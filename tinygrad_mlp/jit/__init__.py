@@ -58,10 +58,29 @@ class Compiled:
         exec(compile(self.source, f"<jit {title}>", "exec"), env)
         self.function = env[title]
         self.structure = program.results
+        _forget_values(plan)
 
     def __call__(self, args: tuple):
         arrays = self.function(args)
         return rebuild(self.structure, arrays)
+
+
+def _forget_values(plan: Plan) -> None:
+    """The recorded values are no longer needed, only their shapes and dtypes (for the stats
+    and the picture): keep a zero-strided stand-in, so a compiled step of a large network
+    does not hold every value of the step it recorded."""
+    from .trace import Var, _collect
+
+    seen: list = []
+    for ins in plan.program.instrs:
+        _collect((ins.args, ins.kwargs), seen)
+        if ins.out is not None:
+            seen.append(ins.out)
+    seen += [v for v, _, _ in plan.program.reads] + plan.program.outputs()
+    for v in seen:
+        if isinstance(v, Var):
+            shape, dtype = v.value.shape, v.value.dtype
+            v.value = np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:

@@ -238,8 +238,8 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
         value = s.get()
         entry[k] = value
         if s.lifted:
-            v = Var(np.array(value), s.code.replace(".", "_"))
-            reads.append((v, f"array({s.code})", s))
+            v = Var(np.array(value), s.code.replace(".", "_"), weak=True)
+            reads.append((v, s.code, s))
             s.set(v)
         elif isinstance(value, np.ndarray):
             label = labels.get(id(s.owner), s.code) if s.attr in ("data", "grad") else s.code
@@ -292,7 +292,7 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
             final = [s.get() for s in slots]
             for s, value in zip(slots, final):  # the objects hold real arrays again
                 if isinstance(value, Var):
-                    s.set(int(value.value) if s.lifted else value.value)
+                    s.set(value.value.item() if s.lifted else value.value)
     writes: list[tuple[Slot, object]] = []
     for k, (s, value) in enumerate(zip(slots, final)):
         before = entry[k]

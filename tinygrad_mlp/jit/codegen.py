@@ -121,7 +121,7 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
         lines.append(_line(ins, plan, name, render_inline, function))
     for slot, v in program.writes:
         if isinstance(v, Var):
-            value = f"int({name(v)})" if slot.lifted else name(v)
+            value = name(v)
         elif v is None:
             value = "None"
         else:
@@ -192,6 +192,9 @@ def _line(ins, plan: Plan, name, render, function) -> str:
         test = render(ins.args[0])
         test = f"not {test}" if ins.kwargs["expect"] else test
         return f"    if {test}: raise GuardFailed  # {ins.op} {ins.phase}: the branch the rule took when recorded"
+    if ins.kind == "python":
+        left, right = (render(a) for a in ins.args)
+        return f"    {name(out)} = {left} {ins.name} {right}  # {ins.op} {ins.phase}: Python numbers"
     if ins.kind == "setitem":
         a, index, value = ins.args
         return f"    {render(a)}[{render(index)[1:-1] if isinstance(index, tuple) else render(index)}] = {render(value)}{_comment(ins)}"

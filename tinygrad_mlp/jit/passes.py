@@ -18,7 +18,7 @@ call and their bytes, preallocated buffers, peak live bytes). In order:
 - ``buffers``: buffer planning (as XLA's buffer assignment): every remaining new array a
   ufunc, matmul or reduction makes is written with ``out=`` into a preallocated buffer;
   a buffer is reused once the value in it is dead (liveness over the straight-line
-  program); values that leave the step (gradients) get buffers of their own.
+  program); values that leave the step (gradients) are new arrays at every call.
 """
 
 from __future__ import annotations
@@ -304,24 +304,23 @@ def buffers(plan: Plan) -> None:
     reduction goes into a preallocated buffer with ``out=``. Buffers are flat bytes; a value
     takes the smallest free buffer that holds it (growing one if none does), as a view of
     its shape, and frees it after its last use, so values of different shapes share memory.
-    Values that leave the step (gradients) get buffers of their own."""
+    Values that leave the step (the gradients in ``.grad``, what it returns, new optimizer
+    state) are new arrays at every call, as in the eager step: a ``.grad`` kept from one call
+    is never overwritten by the next."""
     instrs = plan.instrs
     base = _base(instrs)
     last = last_uses(plan)
     outputs = {storage(plan, v, base) for v in plan.program.outputs()}
-    state_writes = {v for s, v in plan.program.writes if isinstance(v, Var) and s.attr != "grad"}
-    results = set(plan.program.result_vars)
     sizes: list[int] = []  # bytes of each flat buffer
     owner: dict = {}  # Var -> flat buffer index
     free: list[int] = []
     dying: dict = {}  # instruction index -> buffers freed after it
     for i, ins in enumerate(instrs):
         out = ins.out
-        if _plannable(ins) and storage(plan, out, base) is out and out not in state_writes:
+        if _plannable(ins) and storage(plan, out, base) is out and out not in outputs:
             need = out.value.nbytes
-            leaves = out in outputs and out not in results
             fits = [k for k in free if sizes[k] >= need]
-            if leaves or not free:
+            if not free:
                 k = len(sizes)
                 sizes.append(need)
             else:
@@ -329,8 +328,7 @@ def buffers(plan: Plan) -> None:
                 free.remove(k)
                 sizes[k] = max(sizes[k], need)
             owner[out] = k
-            if not leaves and out not in outputs:
-                dying.setdefault(last.get(out, i), []).append(k)
+            dying.setdefault(last.get(out, i), []).append(k)
         free.extend(dying.pop(i, []))
     flats = [np.zeros(max(n, 1), np.uint8) for n in sizes]
     for v, k in owner.items():
@@ -349,13 +347,16 @@ def buffers(plan: Plan) -> None:
 
 def measure(plan: Plan) -> dict:
     """Numpy calls, arrays allocated per call (and bytes), preallocated buffers (and
-    bytes), and the peak bytes alive during a call (buffers included, the user's arrays not)."""
+    bytes: the optimizer's scratch arrays count while the step uses them), and the peak
+    bytes alive during a call (buffers included, parameters and arguments not)."""
     instrs = plan.instrs
     base = _base(instrs)
     last = last_uses(plan)
-    calls = sum(1 for ins in instrs if ins.kind != "guard")
+    calls = sum(1 for ins in instrs if ins.kind not in ("guard", "python"))
     alloc, alloc_bytes, live, peak = 0, 0, 0, 0
     buffer_bytes = sum(a.nbytes for a in plan.flat)
+    # the optimizer's own scratch arrays, while the step still uses them, are its memory too
+    buffer_bytes += sum(v.value.nbytes for v in plan.program.private if any(r[0] is v for r in plan.program.reads))
     frees: dict = {}
     for i, ins in enumerate(instrs):
         out = ins.out

@@ -142,9 +142,10 @@ def _origin() -> tuple[str, str]:
 
 
 def _unwrap(obj):
-    """``obj`` with every Var replaced by its real array (in tuples, lists and dicts too)."""
+    """``obj`` with every Var replaced by its real array (in tuples, lists and dicts too);
+    a Python number the tracer follows (:attr:`Var.weak`) is that number again."""
     if isinstance(obj, Var):
-        return obj.value
+        return obj.value.item() if obj.weak else obj.value
     if isinstance(obj, tuple):
         return tuple(_unwrap(x) for x in obj)
     if isinstance(obj, list):
@@ -208,13 +209,17 @@ class Var:
     In-place numpy calls on it (``out=``, ``+=``) write its array and are recorded as writes
     to the same buffer, so the optimizer's in-place updates are traced as they run."""
 
-    __slots__ = ("value", "label", "__weakref__")
+    __slots__ = ("value", "label", "weak", "__weakref__")
     _traced = True
     __array_priority__ = 1000
 
-    def __init__(self, value: np.ndarray, label: str = "") -> None:
+    def __init__(self, value: np.ndarray, label: str = "", weak: bool = False) -> None:
         self.value = value
         self.label = label
+        # A Python number followed by the tracer (an optimizer's step count, and Python
+        # arithmetic on it): Python's operators on it stay Python's, so numpy meets a Python
+        # number where the eager step had one (which numpy casts to the array's dtype).
+        self.weak = weak
 
     # ------------------------------------------------------------ what is known without values
     shape = property(lambda self: self.value.shape)
@@ -356,6 +361,8 @@ class Var:
         def method(self, other):
             if _has_tensor((other,)):
                 return NotImplemented
+            if self.weak and (type(other) in (int, float) or (type(other) is Var and other.weak)):
+                return _python_op(ufunc, self, other, reflected)
             if inplace:
                 return ufunc(self, other, out=(self,))
             return ufunc(other, self) if reflected else ufunc(self, other)
@@ -400,6 +407,36 @@ class Var:
 
     def __invert__(self):
         return np.invert(self)
+
+
+_PYTHON_OPS = {
+    np.add: ("+", lambda a, b: a + b),
+    np.subtract: ("-", lambda a, b: a - b),
+    np.multiply: ("*", lambda a, b: a * b),
+    np.divide: ("/", lambda a, b: a / b),
+    np.power: ("**", lambda a, b: a**b),
+    np.floor_divide: ("//", lambda a, b: a // b),
+    np.remainder: ("%", lambda a, b: a % b),
+    np.less: ("<", lambda a, b: a < b),
+    np.less_equal: ("<=", lambda a, b: a <= b),
+    np.greater: (">", lambda a, b: a > b),
+    np.greater_equal: (">=", lambda a, b: a >= b),
+    np.equal: ("==", lambda a, b: a == b),
+    np.not_equal: ("!=", lambda a, b: a != b),
+}
+
+
+def _python_op(ufunc, var: Var, other, reflected: bool) -> Var:
+    """Python arithmetic on followed Python numbers, recorded as Python arithmetic."""
+    if ufunc not in _PYTHON_OPS:
+        raise TraceError(f"jit: {ufunc.__name__} on a Python number the tracer follows is not supported")
+    symbol, op = _PYTHON_OPS[ufunc]
+    left, right = (other, var) if reflected else (var, other)
+    result = op(_unwrap(left), _unwrap(right))
+    out = Var(np.asarray(result), weak=True)
+    origin, phase = _origin()
+    _trace().instrs.append(Instr("python", symbol, op, (left, right), {}, out, op=origin, phase=phase))
+    return out
 
 
 def _recorded_method(name: str):
