@@ -401,7 +401,7 @@ def test_the_builder_reaches_every_op():
     # The random graphs must exercise the whole op set, repeated indices and node reuse.
     seen_ops, repeated, reused = set(), False, False
 
-    @settings(max_examples=100, deadline=None, derandomize=True, database=None)
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None)
     @given(program=programs())
     def collect(program):
         nonlocal repeated, reused

@@ -142,7 +142,9 @@ def jitted_step(model: nn.Module, opt: optim.Optimizer, cfg: TrainConfig) -> Cal
 
     def step(x, target):
         out = model(Tensor(x))
-        loss = nn.cross_entropy(out, target) if cfg.loss == "cross_entropy" else nn.LOSSES[cfg.loss](out, target)
+        loss = (
+            nn.cross_entropy(out, target) if cfg.loss == "cross_entropy" else nn.LOSSES[cfg.loss](out, target)
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -43,6 +43,9 @@ from .trace import ConcretizationError, TraceError
 __all__ = ["jit", "Jitted", "Compiled", "TraceError", "ConcretizationError", "PASSES", "to_dot"]
 
 
+MAX_PROGRAMS = 8  # compiled programs kept per signature (one per combination of rule branches)
+
+
 class Compiled:
     """One compiled program: the generated function, its source, and its stats per pass."""
 
@@ -61,6 +64,7 @@ class Compiled:
         _forget_values(plan)
 
     def __call__(self, args: tuple):
+        """Run the compiled program on ``args``; GuardFailed if they do not fit it."""
         arrays = self.function(args)
         return rebuild(self.structure, arrays)
 
@@ -116,6 +120,7 @@ class Jitted:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
+        """The step: replayed where a compiled program fits, else recorded and compiled."""
         key = _signature(args, kwargs)
         for compiled in self.cache.get(key, ()):
             try:
@@ -127,7 +132,9 @@ class Jitted:
         result, program = record(self.fn, args, kwargs)
         self.traces += 1
         compiled = Compiled(program, self.passes, getattr(self.fn, "__name__", "step").strip("<>") or "step")
-        self.cache.setdefault(key, []).insert(0, compiled)
+        programs = self.cache.setdefault(key, [])
+        programs.insert(0, compiled)
+        del programs[MAX_PROGRAMS:]  # (rules' branches that keep changing: the oldest goes)
         self.last = compiled
         return result
 
@@ -190,7 +197,7 @@ def to_dot(compiled: Compiled | Jitted):
     dot = graphviz.Digraph("jit", graph_attr={"rankdir": "TB", "nodesep": "0.15", "ranksep": "0.25"})
     dot.attr("node", fontname="Helvetica", fontsize="10")
     writer: dict = {}
-    for v, code, _ in plan.program.reads:
+    for v, _, _ in plan.program.reads:
         node = f"in_{id(v)}"
         dot.node(
             node,

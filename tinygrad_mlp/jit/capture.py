@@ -12,6 +12,7 @@ between calls gets them used. Python numbers on an optimizer are checked at ever
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,10 +36,12 @@ class Slot:
     private: bool = False  # an optimizer's scratch (``_scratch``): the compiled step may use its own
 
     def get(self):
+        """What the slot holds now."""
         value = getattr(self.owner, self.attr)
         return value if self.index is None else value[self.index]
 
     def set(self, value) -> None:
+        """Put ``value`` in the slot."""
         if self.index is None:
             setattr(self.owner, self.attr, value)
         else:
@@ -100,10 +103,8 @@ def find_state(fn, args) -> tuple[list, dict]:
         add("self", fn.__self__)
     if code is not None:
         for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-            try:
+            with contextlib.suppress(ValueError):  # an empty cell
                 add(name, cell.cell_contents)
-            except ValueError:  # an empty cell
-                pass
         for name in _global_names(code):
             if name in fn.__globals__:
                 add(name, fn.__globals__[name])
@@ -142,7 +143,7 @@ def slots_of(found) -> tuple[list[Slot], dict[int, str]]:
         labels[id(p)] = pname
         slots.append(Slot(p, "data", None, f"{key}.data"))
         slots.append(Slot(p, "grad", None, f"{key}.grad"))
-    for k, (name, obj) in enumerate([(n, o) for n, o in found if isinstance(o, optim.Optimizer)]):
+    for k, (_, obj) in enumerate([(n, o) for n, o in found if isinstance(o, optim.Optimizer)]):
         key = f"O{k}"
         objects[key] = obj
         for attr, value in vars(obj).items():
@@ -251,7 +252,7 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
             checks.append(f"{s.code} is not None")
         else:
             raise TraceError(f"jit: {s.code} holds a {type(value).__name__}, which the tracer cannot follow")
-    for name, obj in found:  # Python numbers of the optimizers: checked at every call
+    for _, obj in found:  # Python numbers of the optimizers: checked at every call
         if isinstance(obj, optim.Optimizer):
             key = next(k for k, o in objects.items() if o is obj)
             for attr, value in vars(obj).items():
@@ -343,6 +344,8 @@ def _results(obj, found: list):
     if isinstance(obj, Var):
         found.append(obj)
         return ("array", len(found) - 1)
+    if isinstance(obj, np.ndarray):  # computed from constants only: the same at every call
+        return ("constant", obj.copy())
     if isinstance(obj, (tuple, list)):
         return (type(obj).__name__, [_results(x, found) for x in obj])
     if isinstance(obj, dict):
@@ -362,6 +365,8 @@ def rebuild(structure, arrays: list):
         return np.array(arrays[body])
     if kind == "value":
         return body
+    if kind == "constant":
+        return body.copy()
     if kind == "dict":
         return {k: rebuild(x, arrays) for k, x in body.items()}
     items = [rebuild(x, arrays) for x in body]

@@ -96,7 +96,9 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
         if slot is not None and not slot.lifted:
             # the same array as last call: nothing to check; another one: its shape and dtype
             seen.append([v.value, v.value.shape, v.value.dtype])
-            lines.append(f"    if {name(v)} is not _seen[{len(seen) - 1}][0]: _admit({len(seen) - 1}, {name(v)})")
+            lines.append(
+                f"    if {name(v)} is not _seen[{len(seen) - 1}][0]: _admit({len(seen) - 1}, {name(v)})"
+            )
     for check in program.checks:
         lines.append(f"    if {check}: raise GuardFailed")
     base = {}
@@ -209,7 +211,7 @@ def _line(ins, plan: Plan, name, render, function) -> str:
         target = name(out)
     args = [render(a) for a in ins.args]
     kwargs = [f"{k}={render(v)}" for k, v in ins.kwargs.items()]
-    if target is not None:
+    if target is not None and not ins.name.endswith(".at"):  # (ufunc.at writes its first argument)
         kwargs.append(f"out={target}")
     if ins.kind == "call":
         call = f"{function(ins)}({', '.join(args + kwargs)})"

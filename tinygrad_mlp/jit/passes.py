@@ -48,6 +48,7 @@ class Plan:
 
     @property
     def instrs(self) -> list[Instr]:
+        """The program's instructions."""
         return self.program.instrs
 
 
@@ -107,15 +108,19 @@ def dce(plan: Plan) -> None:
     instrs = plan.instrs
     base = _base(instrs)
     external = plan.program.external()
-    live = {storage(plan, v, base) for v in plan.program.outputs()}
+    live = {storage(plan, v, base) for v in plan.program.outputs()}  # memory read later
+    wanted = set(plan.program.outputs())  # values read later
     keep = []
     dropped = []
     for ins in reversed(instrs):
         root = storage(plan, ins.out, base) if ins.out is not None else None
-        if _effect(plan, ins, base, external) or (root is not None and root in live):
+        view = ins.out is not None and not ins.inplace and ins.views
+        needed = ins.out in wanted if view else root is not None and root in live
+        if _effect(plan, ins, base, external) or needed:
             keep.append(ins)
             if ins.out is not None and not ins.inplace and not ins.views:
                 live.discard(root)  # made here: nothing before needs it
+            wanted.update(ins.inputs())
             live.update(storage(plan, v, base) for v in ins.inputs())
         else:
             dropped.append(ins)
@@ -356,7 +361,9 @@ def measure(plan: Plan) -> dict:
     alloc, alloc_bytes, live, peak = 0, 0, 0, 0
     buffer_bytes = sum(a.nbytes for a in plan.flat)
     # the optimizer's own scratch arrays, while the step still uses them, are its memory too
-    buffer_bytes += sum(v.value.nbytes for v in plan.program.private if any(r[0] is v for r in plan.program.reads))
+    buffer_bytes += sum(
+        v.value.nbytes for v in plan.program.private if any(r[0] is v for r in plan.program.reads)
+    )
     frees: dict = {}
     for i, ins in enumerate(instrs):
         out = ins.out

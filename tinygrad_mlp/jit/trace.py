@@ -448,9 +448,10 @@ def _recorded_method(name: str):
     return method
 
 
-for _name in (
-    "sum max min mean prod all any argmax argmin reshape transpose swapaxes squeeze ravel flatten astype copy"
-).split():
+for _name in [
+    *("sum", "max", "min", "mean", "prod", "all", "any", "argmax", "argmin"),
+    *("reshape", "transpose", "swapaxes", "squeeze", "ravel", "flatten", "astype", "copy"),
+]:
     setattr(Var, _name, _recorded_method(_name))
 
 
