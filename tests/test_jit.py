@@ -88,7 +88,7 @@ def test_float32_steps_agree_bit_for_bit(opt):
 
 def test_without_passes_the_recorded_program_computes_the_same_step():
     compiled = _agree("sigmoid", "learner", "momentum", passes=())
-    assert "out=B" not in compiled.source and "O0._scratch" in compiled.source
+    assert "out=B" not in compiled.source and "np.empty_like" in compiled.source  # the scratch, each call
 
 
 def test_replayed_calls_run_the_compiled_program_not_the_function():

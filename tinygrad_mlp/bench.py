@@ -252,6 +252,67 @@ def run(
     return results
 
 
+def peak_memory(
+    sizes=(784, 128, 64, 32, 10),
+    batch: int = 125,
+    dtype: str = "float32",
+    engines=("autograd", "jit", "tight"),
+    lr: float = 0.1,
+    loss: str = "generic",
+    seed: int = 0,
+) -> dict[str, int]:
+    """Peak bytes (tracemalloc) of one training step of each engine, once it runs its steady
+    state (after a warm-up step; the jit after it compiled): what the engine holds between
+    steps (its copy of the weights, its optimizer state, its buffers, the last gradients)
+    plus what the step allocates on top. The batch is made beforehand and not counted."""
+    import gc
+    import tracemalloc
+
+    rng = np.random.default_rng(seed)
+    model = nn.MLP(sizes, dtype=np.dtype(dtype), rng=rng)
+    xs, ys = _batches(sizes, batch, dtype, 1, rng)
+    x, y = xs[0], ys[0]
+    loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
+    builders = {
+        "autograd": lambda: _autograd_engine(sizes, np.dtype(dtype), lr, np.random.default_rng(seed), loss)[
+            1
+        ],
+        "jit": lambda: _jit_engine(model, loss_fn, lr),
+        "rules": lambda: _jit_engine(model, loss_fn, lr, passes=()),
+        "tight": lambda: _tight_engine(model, lr),
+    }
+    peaks = {}
+    with np.errstate(over="ignore"):
+        for name in engines:
+            gc.collect()
+            tracemalloc.start()
+            try:
+                step = builders[name]()
+                for _ in range(2 if name in ("jit", "rules") else 1):  # warm up (the jit: compile)
+                    step(x, y)
+                gc.collect()
+                tracemalloc.reset_peak()
+                step(x, y)
+                peaks[name] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            del step
+    return peaks
+
+
+def report_memory(peaks: dict[str, int], sizes, batch: int, dtype: str) -> str:
+    """:func:`peak_memory`'s figures as a table, with each engine's ratio to the tight step."""
+    lines = [
+        f"MLP {'-'.join(map(str, sizes))}, batch {batch}, {dtype}: peak bytes of one training step "
+        f"(tracemalloc; the engine's weights, state and buffers included, the batch not)",
+        f"{'engine':9} {'MiB':>9}   ratio",
+    ]
+    for name, peak in peaks.items():
+        ratio = f"{name}/tight = {peak / peaks['tight']:.3f}" if "tight" in peaks and name != "tight" else ""
+        lines.append(f"{name:9} {peak / 2**20:9.1f}   {ratio}")
+    return "\n".join(lines)
+
+
 def balanced_orders(names: list[str]) -> list[list[str]]:
     """Orders of ``names`` in which each name comes straight after each other one equally
     often (a Williams design: n orders for an even n, 2n for an odd n), so that a short

@@ -60,11 +60,27 @@ class Compiled:
         self.source, env = generate(plan, title)
         exec(compile(self.source, f"<jit {title}>", "exec"), env)
         self.function = env[title]
+        self._env = env  # its buffers are made at the first run (a program compiled for a
+        # state that never returns, as the first call's .grad None, never holds memory)
         self.structure = program.results
         _forget_values(plan)
 
     def __call__(self, args: tuple):
         """Run the compiled program on ``args``; GuardFailed if they do not fit it."""
+        if self._env is not None:  # the first run: make the buffers
+            env = self._env
+            flats = [np.zeros(max(n, 1), np.uint8) for n in self.plan.sizes]  # zeros: never NaN
+            for name, (k, shape, dtype) in self.plan.arrays.items():
+                size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                env[name] = flats[k][:size].view(dtype).reshape(shape)
+            try:
+                arrays = self.function(args)
+            except GuardFailed:  # (its guards come first: nothing was written)
+                for name in self.plan.arrays:
+                    env[name] = None  # not this program's call after all: hold no memory
+                raise
+            self._env = None
+            return rebuild(self.structure, arrays)
         arrays = self.function(args)
         return rebuild(self.structure, arrays)
 

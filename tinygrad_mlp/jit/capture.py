@@ -249,7 +249,8 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
             reads.append((v, s.code, s))
             s.set(v)
         elif value is None:
-            checks.append(f"{s.code} is not None")
+            if not s.private:  # (scratch the optimizer makes when missing: no matter which)
+                checks.append(f"{s.code} is not None")
         else:
             raise TraceError(f"jit: {s.code} holds a {type(value).__name__}, which the tracer cannot follow")
     for _, obj in found:  # Python numbers of the optimizers: checked at every call
@@ -291,12 +292,17 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
             tr._ACTIVE[0] = None
             tensor_module._apply, Tensor.__init__ = apply, init
             final = [s.get() for s in slots]
-            for s, value in zip(slots, final):  # the objects hold real arrays again
-                if isinstance(value, Var):
+            for k, (s, value) in enumerate(zip(slots, final)):  # the objects hold real arrays again
+                if s.private:  # the optimizer's scratch: as it was (the compiled step has its own)
+                    s.set(entry[k])
+                elif isinstance(value, Var):
                     s.set(value.value.item() if s.lifted else value.value)
     writes: list[tuple[Slot, object]] = []
+    private_vars = [v for s, v in zip(slots, final) if s.private and isinstance(v, Var)]
     for k, (s, value) in enumerate(zip(slots, final)):
         before = entry[k]
+        if s.private:
+            continue
         if isinstance(value, Var):
             if value.value is not before or s.lifted:
                 if s.attr == "grad" and not value.label.startswith("grad"):
@@ -330,7 +336,7 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
     structure = _results(returned, result_vars)
     instrs = trace.instrs
     program = Program(instrs, reads, checks, writes, structure, result_vars, objects, constants)
-    program.private = {v for v, _, s in reads if s is not None and s.private}
+    program.private = {v for v, _, s in reads if s is not None and s.private} | set(private_vars)
     return rebuild(structure, [v.value for v in result_vars]), program
 
 

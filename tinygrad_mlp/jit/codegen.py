@@ -31,7 +31,6 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
     env: dict = {"np": np, "array": np.array, "asarray": np.asarray, "GuardFailed": GuardFailed}
     env.update(program.objects)
     env.update(program.constants)
-    env.update(plan.arrays)
     names: dict = {}
     taken: set = set(env)
 
@@ -105,6 +104,12 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
     for ins in plan.instrs:
         if ins.out is not None and not ins.inplace and ins.views:
             base[ins.out] = ins.views[0]
+    read = {id(slot) for _, _, slot in program.reads if slot is not None}
+    for slot, v in program.writes:
+        if isinstance(v, Var) and slot.attr == "grad" and id(slot) not in read:
+            # the step replaces this .grad without reading it (zero_grad): let the old array go
+            # now, as the eager step's zero_grad does, not after the new one is made
+            lines.append(f"    {slot.code} = None")
     inline = _inlined(plan)
     exprs: dict = {}
 

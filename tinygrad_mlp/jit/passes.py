@@ -37,14 +37,15 @@ _ELEMENTWISE_OUT = ("__call__",)
 @dataclass
 class Plan:
     """A program and its storage: ``into[v]`` is the Var whose array ``v`` is written into
-    (in-place rewrites), ``buffers[v]`` the preallocated buffer a new value goes to."""
+    (in-place rewrites), ``buffers[v]`` the name of the buffer view a new value goes to,
+    ``arrays[name]`` that view's (flat buffer, shape, dtype)."""
 
     program: Program
     into: dict = field(default_factory=dict)
     buffers: dict = field(default_factory=dict)  # Var -> buffer name
     arrays: dict = field(default_factory=dict)  # buffer name -> preallocated array
     removed: dict = field(default_factory=dict)  # pass -> what it removed or changed (for reports)
-    flat: list = field(default_factory=list)  # the flat byte buffers the views in ``arrays`` share
+    sizes: list = field(default_factory=list)  # bytes of each flat buffer (allocated at the first run)
 
     @property
     def instrs(self) -> list[Instr]:
@@ -239,6 +240,10 @@ def optimizer(plan: Plan) -> None:
             notes.append(f"{ins.name} into a temporary instead of the optimizer's scratch {out.label}")
         elif ins.inplace and out in current:
             ins.out = current[out]
+    # scratch the optimizer made inside the step (np.empty_like) and no longer used: gone
+    plan.program.instrs = [
+        ins for ins in plan.instrs if not (ins.out in current and not ins.inplace and ins.fn is np.empty_like)
+    ]
     plan.program.reads = [r for r in plan.program.reads if r[0] not in private or r[0] not in current]
     plan.program.private = {v for v in private if v not in current}
     plan.removed["optimizer"] = notes
@@ -335,15 +340,14 @@ def buffers(plan: Plan) -> None:
             owner[out] = k
             dying.setdefault(last.get(out, i), []).append(k)
         free.extend(dying.pop(i, []))
-    flats = [np.zeros(max(n, 1), np.uint8) for n in sizes]
     for v, k in owner.items():
         shape, dtype = v.value.shape, v.value.dtype
         name = f"B{k}_" + ("x".join(map(str, shape)) or "0d") + f"_{dtype.name}"
-        plan.arrays.setdefault(name, flats[k][: max(v.value.nbytes, 0)].view(dtype).reshape(shape))
+        plan.arrays.setdefault(name, (k, shape, dtype))
         plan.buffers[v] = name
-    plan.flat = flats
+    plan.sizes = sizes
     plan.removed["buffers"] = [
-        f"{len(owner)} arrays written with out= into {len(flats)} buffers ({sum(sizes)} bytes)"
+        f"{len(owner)} arrays written with out= into {len(sizes)} buffers ({sum(sizes)} bytes)"
     ]
 
 
@@ -359,7 +363,7 @@ def measure(plan: Plan) -> dict:
     last = last_uses(plan)
     calls = sum(1 for ins in instrs if ins.kind not in ("guard", "python"))
     alloc, alloc_bytes, live, peak = 0, 0, 0, 0
-    buffer_bytes = sum(a.nbytes for a in plan.flat)
+    buffer_bytes = sum(plan.sizes)
     # the optimizer's own scratch arrays, while the step still uses them, are its memory too
     buffer_bytes += sum(
         v.value.nbytes for v in plan.program.private if any(r[0] is v for r in plan.program.reads)
@@ -383,7 +387,7 @@ def measure(plan: Plan) -> dict:
         "calls": calls,
         "allocations": alloc,
         "allocated_bytes": alloc_bytes,
-        "buffers": len(plan.flat),
+        "buffers": len(plan.sizes),
         "buffer_bytes": buffer_bytes,
         "peak_bytes": buffer_bytes + peak,
     }
