@@ -237,7 +237,7 @@ def optimizer(plan: Plan) -> None:
             fresh = Var(np.empty_like(out.value), "tmp")
             current[out] = fresh
             ins.out, ins.inplace, ins.views = fresh, False, ()
-            notes.append(f"{ins.name} into a temporary instead of the optimizer's scratch {out.label}")
+            notes.append(f"{ins.name} ({ins.op} {ins.phase}) into a temporary, not the optimizer's scratch")
         elif ins.inplace and out in current:
             ins.out = current[out]
     # scratch the optimizer made inside the step (np.empty_like) and no longer used: gone
@@ -299,6 +299,7 @@ def inplace(plan: Plan) -> None:
 # ---------------------------------------------------------------- buffers
 
 _REDUCE_METHODS = ("sum", "max", "min")
+GROW = True
 
 
 def _plannable(ins: Instr) -> bool:
@@ -330,13 +331,16 @@ def buffers(plan: Plan) -> None:
         if _plannable(ins) and storage(plan, out, base) is out and out not in outputs:
             need = out.value.nbytes
             fits = [k for k in free if sizes[k] >= need]
-            if not free:
+            if fits:  # the smallest free buffer that holds it
+                k = min(fits, key=lambda j: sizes[j])
+                free.remove(k)
+            elif free and GROW:  # else the largest free one, grown
+                k = max(free, key=lambda j: sizes[j])
+                free.remove(k)
+                sizes[k] = need
+            else:
                 k = len(sizes)
                 sizes.append(need)
-            else:
-                k = min(fits, key=lambda j: sizes[j]) if fits else max(free, key=lambda j: sizes[j])
-                free.remove(k)
-                sizes[k] = max(sizes[k], need)
             owner[out] = k
             dying.setdefault(last.get(out, i), []).append(k)
         free.extend(dying.pop(i, []))
