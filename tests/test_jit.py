@@ -121,6 +121,16 @@ def test_the_returned_tensor_and_grad_are_this_calls_and_stay():
     assert loss._ctx is None and not loss.requires_grad
 
 
+def test_tensor_arguments_are_read_at_every_call():
+    (m1, o1), (m2, o2) = _setup(), _setup()
+    eager, compiled = _step_of(m1, o1, nn.mse_loss), jit(_step_of(m2, o2, nn.mse_loss))
+    for x, y in zip(*_batches(5)):
+        want, got = eager(Tensor(x), Tensor(y)), compiled(Tensor(x), Tensor(y))  # new tensors each call
+        assert float(got.data) == float(want.data)
+    with pytest.raises(TypeError, match="by position"):
+        compiled(x, y=y)
+
+
 def test_each_signature_compiles_once_and_is_cached():
     model, opt = _setup()
     step = jit(_step_of(model, opt, nn.mse_loss))

@@ -317,12 +317,13 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
 def _as_ndarray(g):
     """A gradient as an ndarray (numpy gives scalars for 0-d results); an array being
     recorded by ``jit`` stays as it is."""
-    return g if getattr(g, "_traced", False) else np.asarray(g)
+    return np.asarray(g) if isinstance(g, np.generic) or not getattr(g, "_traced", False) else g
 
 
 def _fit(pg, data: np.ndarray) -> np.ndarray:
     """A first-order gradient as an ndarray of its input's dtype."""
-    if type(pg) is not np.ndarray and not getattr(pg, "_traced", False):  # numpy gives scalars for 0-d
+    if type(pg) is not np.ndarray and (isinstance(pg, np.generic) or not getattr(pg, "_traced", False)):
+        # numpy gives scalars for 0-d results (a jit's traced array stays as it is)
         pg = np.asarray(pg if isinstance(pg, np.generic) else getattr(pg, "data", pg))
     if pg.dtype != data.dtype:
         pg = pg.astype(data.dtype)

@@ -87,7 +87,7 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
     except (ValueError, IndexError, TypeError) as exc:
         raise fn.shape_error(exc, *arrays) from None
     if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results (a jit's traced array stays)
-        out = out if getattr(out, "_traced", False) else np.asarray(out)
+        out = np.asarray(out) if isinstance(out, np.generic) or not getattr(out, "_traced", False) else out
     t = _new_tensor(Tensor)
     t.data, t.grad, t.name = out, None, None
     mode = MODE.get()

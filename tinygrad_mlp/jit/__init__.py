@@ -137,6 +137,8 @@ class Jitted:
 
     def __call__(self, *args, **kwargs):
         """The step: replayed where a compiled program fits, else recorded and compiled."""
+        if kwargs:
+            raise TypeError(f"jit: pass the step's arguments by position (got {', '.join(kwargs)} by name)")
         key = _signature(args, kwargs)
         for compiled in self.cache.get(key, ()):
             try:

@@ -122,8 +122,11 @@ def _global_names(code) -> list[str]:
     return names
 
 
-def slots_of(found) -> tuple[list[Slot], dict[int, str]]:
-    """Every state slot of the found objects, each once, and a readable name per tensor."""
+def slots_of(found, args=()) -> tuple[list[Slot], dict, dict[int, str]]:
+    """Every state slot of the found objects, each once, the objects the generated code
+    names, and a readable name per tensor. A Tensor argument is read from ``args`` at
+    every call (another call passes another tensor)."""
+    arg_index = {id(a): i for i, a in enumerate(args) if isinstance(a, Tensor)}
     slots: list[Slot] = []
     tensors: dict[int, tuple[Tensor, str]] = {}
     for name, obj in sorted(found, key=lambda item: not _is_module(item[1])):  # modules name parameters
@@ -138,8 +141,9 @@ def slots_of(found) -> tuple[list[Slot], dict[int, str]]:
     objects: dict[str, object] = {}
     labels: dict[int, str] = {}
     for k, (p, pname) in enumerate(tensors.values()):
-        key = f"T{k}"
-        objects[key] = p
+        key = f"T{k}" if id(p) not in arg_index else f"args[{arg_index[id(p)]}]"
+        if id(p) not in arg_index:
+            objects[key] = p
         labels[id(p)] = pname
         slots.append(Slot(p, "data", None, f"{key}.data"))
         slots.append(Slot(p, "grad", None, f"{key}.grad"))
@@ -206,7 +210,7 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
     """Run ``fn(*args, **kwargs)`` once, recording it. Returns what it returned (Tensors
     holding this call's values, cut from the graph) and the recorded :class:`Program`."""
     found = find_state(fn, args)
-    slots, objects, labels = slots_of(found)
+    slots, objects, labels = slots_of(found, args)
     reads: list[tuple[Var, str, Slot | None]] = []
     checks: list[str] = []
     constants: dict[str, object] = {}

@@ -121,11 +121,14 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
             return f"({inner},)" if len(obj) == 1 else f"({inner})"
         return render(obj)
 
-    for ins in plan.instrs:
+    frees = _frees(plan, inline)
+    for i, ins in enumerate(plan.instrs):
         if ins.out is not None and ins.out in inline:
             exprs[ins.out] = _expression(ins, render_inline, function)
             continue
         lines.append(_line(ins, plan, name, render_inline, function))
+        if i in frees:  # large values dead from here: let numpy's memory go now, as eager does
+            lines.append(f"    del {', '.join(dict.fromkeys(name(v) for v in frees[i]))}")
     for slot, v in program.writes:
         if isinstance(v, Var):
             value = name(v)
@@ -185,6 +188,28 @@ def _expression(ins, render, function) -> str:
     if ins.kind == "method":
         return f"{args[0]}.{ins.name}({', '.join(args[1:] + kwargs)})"
     return f"{function(ins)}({', '.join(args + kwargs)})"
+
+
+def _frees(plan: Plan, inline: set) -> dict:
+    """Instruction index -> the locals to delete after it: the names of large values (at
+    least ``passes.LARGE`` bytes, which buffer planning leaves to numpy) whose memory no
+    later instruction uses. A local would otherwise keep its array alive to the end."""
+    from .passes import LARGE, _base, last_uses
+
+    base = _base(plan.instrs)
+    last = last_uses(plan)
+    end = len(plan.instrs)
+    names: dict = {}  # storage -> Vars bound to a local name
+    for ins in plan.instrs:
+        v = ins.out
+        if v is not None and not ins.inplace and v not in inline:
+            names.setdefault(storage(plan, v, base), []).append(v)
+    frees: dict = {}
+    for root, vs in names.items():
+        at = last.get(root, end)
+        if at < end and root.value.nbytes >= LARGE:
+            frees.setdefault(at, []).extend(vs)
+    return frees
 
 
 def _comment(ins) -> str:

@@ -299,6 +299,11 @@ def inplace(plan: Plan) -> None:
 # ---------------------------------------------------------------- buffers
 
 _REDUCE_METHODS = ("sum", "max", "min")
+# Values of at least this many bytes are not kept in buffers between calls: numpy allocates
+# them and the generated code deletes them after their last use, so a large network's step
+# holds no more than the eager one (allocating a large array costs little beside the
+# products that fill it; for small ones the allocation is what costs).
+LARGE = 1 << 20
 GROW = True
 
 
@@ -328,7 +333,12 @@ def buffers(plan: Plan) -> None:
     dying: dict = {}  # instruction index -> buffers freed after it
     for i, ins in enumerate(instrs):
         out = ins.out
-        if _plannable(ins) and storage(plan, out, base) is out and out not in outputs:
+        if (
+            _plannable(ins)
+            and storage(plan, out, base) is out
+            and out not in outputs
+            and out.value.nbytes < LARGE
+        ):
             need = out.value.nbytes
             fits = [k for k in free if sizes[k] >= need]
             if fits:  # the smallest free buffer that holds it
