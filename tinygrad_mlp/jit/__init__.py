@@ -30,6 +30,7 @@ compiles again, and the compiled programs are kept per signature.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -133,12 +134,17 @@ class Jitted:
         self.cache: dict[tuple, list[Compiled]] = {}
         self.last: Compiled | None = None
         self.traces = 0  # how many times the step ran eagerly to record
+        self._lock = threading.Lock()  # one call at a time: the compiled programs share buffers
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
         """The step: replayed where a compiled program fits, else recorded and compiled."""
         if kwargs:
             raise TypeError(f"jit: pass the step's arguments by position (got {', '.join(kwargs)} by name)")
+        with self._lock:
+            return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict):
         key = _signature(args, kwargs)
         for compiled in self.cache.get(key, ()):
             try:

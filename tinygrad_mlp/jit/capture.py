@@ -270,9 +270,12 @@ def record(fn, args, kwargs) -> tuple[object, Program]:
 
     def traced_init(self, *a, **k):
         init(self, *a, **k)
-        created.add(id(self))
+        if tr.threading.get_ident() == trace.thread:
+            created.add(id(self))
 
     def traced_apply(fn_cls, *inputs, **kw):
+        if tr.threading.get_ident() != trace.thread:  # another thread's eager ops: as they were
+            return apply(fn_cls, *inputs, **kw)
         for t in inputs:
             if type(t.data) is np.ndarray and t.data.size > 1 and id(t) not in created:
                 what = f"'{t.name}' " if t.name else ""

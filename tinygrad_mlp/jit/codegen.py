@@ -170,13 +170,21 @@ def _inlined(plan: Plan) -> set:
             uses[v] = uses.get(v, 0) + 1
     outputs = set(plan.program.outputs())
     inline: set = set()
-    for ins in reversed(plan.instrs):
+    made = {ins.out: k for k, ins in enumerate(plan.instrs) if ins.out is not None and not ins.inplace}
+    for u in range(len(plan.instrs) - 1, -1, -1):
+        ins = plan.instrs[u]
         targets = [ins.args[0]] if ins.kind == "guard" else ins.inputs() if ins.out in inline else []
         for v in targets:
-            if uses.get(v) == 1 and v not in outputs and v.value.ndim == 0:
-                maker = next((i for i in plan.instrs if i.out is v and not i.inplace), None)
-                if maker is not None and maker.kind in ("call", "method") and v not in plan.buffers:
-                    inline.add(v)
+            m = made.get(v)
+            if (
+                m == u - 1  # made just before: written in place of its use, it reads the same values
+                and uses.get(v) == 1
+                and v not in outputs
+                and v.value.ndim == 0
+                and plan.instrs[m].kind in ("call", "method")
+                and v not in plan.buffers
+            ):
+                inline.add(v)
     return inline
 
 
