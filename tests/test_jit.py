@@ -418,3 +418,11 @@ def test_training_with_jit_matches_eager_training():
         )
     assert [r.loss for r in results[0]] == [r.loss for r in results[1]]
     assert [r.test_acc for r in results[0]] == [r.test_acc for r in results[1]]
+
+
+def test_a_large_steps_peak_memory_stays_near_the_hand_fused_steps():
+    # values of 1 MiB and more are left to numpy and deleted after their last use
+    from tinygrad_mlp import bench
+
+    peaks = bench.peak_memory((256, 1024, 1024, 10), 512, engines=("autograd", "jit", "tight"))
+    assert peaks["jit"] <= 1.2 * peaks["tight"] and peaks["jit"] < peaks["autograd"], peaks
