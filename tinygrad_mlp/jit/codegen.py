@@ -215,6 +215,9 @@ def _frees(plan: Plan, inline: set) -> dict:
     frees: dict = {}
     for root, vs in names.items():
         at = last.get(root, end)
+        # a value read inside an inlined guard condition is read where the guard is written
+        while at < end and plan.instrs[at].out is not None and plan.instrs[at].out in inline:
+            at += 1
         if at < end and root.value.nbytes >= LARGE:
             frees.setdefault(at, []).extend(vs)
     return frees
