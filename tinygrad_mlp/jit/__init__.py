@@ -210,8 +210,9 @@ def jit(fn=None, *, passes: tuple[str, ...] = PASSES):
 
 def to_dot(compiled: Compiled | Jitted):
     """A graphviz.Digraph of the compiled program: one node per numpy call (labelled with
-    the call and the engine op it came from), edges from the values it reads; the user's
-    arrays as boxes, in-place writes drawn dashed."""
+    the call, the engine op it came from and its buffer), edges from the values it reads
+    (an in-place call reads the value it overwrites); the user's arrays as boxes, read at
+    the top and, where the step updates them in place, again at the bottom (dashed)."""
     import graphviz
 
     if isinstance(compiled, Jitted):
@@ -221,6 +222,7 @@ def to_dot(compiled: Compiled | Jitted):
     dot = graphviz.Digraph("jit", graph_attr={"rankdir": "TB", "nodesep": "0.15", "ranksep": "0.25"})
     dot.attr("node", fontname="Helvetica", fontsize="10")
     writer: dict = {}
+    external = plan.program.external()
     for v, _, _ in plan.program.reads:
         node = f"in_{id(v)}"
         dot.node(
@@ -247,7 +249,12 @@ def to_dot(compiled: Compiled | Jitted):
             if v in writer:
                 dot.edge(writer[v], node)
         if ins.out is not None:
-            if ins.inplace and ins.out in writer:
-                dot.edge(node, writer[ins.out], style="dashed")
-            writer[ins.out] = node
+            if ins.inplace and ins.out in external:  # the user's array, updated in place
+                after = f"out_{id(ins.out)}"
+                label = f"{names.get(ins.out, ins.out.label)}\n(updated)"
+                dot.node(after, label, shape="box", style="filled", fillcolor="#dde8f5")
+                dot.edge(node, after, style="dashed")
+                writer[ins.out] = after
+            else:
+                writer[ins.out] = node
     return dot
