@@ -4,6 +4,7 @@ report is built from its measurements (no timings are asserted here)."""
 from __future__ import annotations
 
 import gc
+import re
 import tracemalloc
 import warnings
 import weakref
@@ -53,15 +54,16 @@ def test_an_epoch_keeps_memory_flat_and_frees_each_graph():
 
 def test_bench_report_is_built_from_the_measurements():
     results = bench.run(sizes=(784, 16, 10), batch=8, dtypes=("float32",), steps=5, warmup=1, use_torch=False)
-    assert [r.engine for r in results] == ["autograd", "manual", "rules", "tight", "gemm"]
+    assert [r.engine for r in results] == ["autograd", "manual", "rules", "jit", "tight", "gemm"]
     assert all(r.dtype == "float32" for r in results)
     assert all(r.median > 0 and r.steps == 5 for r in results)
     text = bench.report(results, batch=8)
     ratio = results[0].median / results[1].median
     assert f"autograd/manual = {ratio:.3f}" in text
     assert "an epoch is 7500 steps of 8" in text
-    rules, tight, gemm = (r.median for r in results[2:5])
+    rules, compiled, tight, gemm = (r.median for r in results[2:6])
     assert f"rules/tight = {rules / tight:.3f}, rules/gemm = {rules / gemm:.3f} (float32)" in text
+    assert f"jit/tight = {compiled / tight:.3f}, jit/gemm = {compiled / gemm:.3f}" in text
 
 
 def test_the_gemm_floor_multiplies_real_numbers():
@@ -85,7 +87,7 @@ def test_a_step_whose_sigmoid_saturates_times_without_warnings():
         results = bench.run(
             sizes=(784, 8, 10), batch=8, dtypes=("float32",), steps=30, warmup=1, use_torch=False, lr=100.0
         )
-    assert len(results) == 5
+    assert len(results) == 6
 
 
 def test_profile_parts_add_up():
@@ -157,38 +159,37 @@ def test_the_tight_hand_written_step_is_the_same_step_as_autograd():
         np.testing.assert_allclose(b, layer.b.data, rtol=1e-12)
 
 
+@pytest.mark.parametrize("passes", ["rules", "jit"])
 @pytest.mark.parametrize("loss", ["generic", "sse"])
-def test_the_rules_alone_are_the_same_step_as_autograd(loss):
-    # the floor of the engine's bookkeeping must compute what the engine computes, or its
-    # time says nothing about the engine's
+def test_the_rules_and_the_jit_are_the_same_step_as_autograd(loss, passes):
+    # the floors of the engine's bookkeeping must compute what the engine computes, or their
+    # times say nothing about the engine's
     rng = np.random.default_rng(0)
     sizes = (12, 8, 5, 3)
     model, auto = bench._autograd_engine(sizes, np.dtype("float64"), 0.1, rng, loss)
     before = [p.data.copy() for p in model.parameters()]
-    rules = bench._rules_engine(model, 4, bench._generic_loss if loss == "generic" else nn.sse_loss, 0.1)
-    xs, ys = bench._batches(sizes, 4, "float64", 3, rng)
+    loss_fn = bench._generic_loss if loss == "generic" else nn.sse_loss
+    step = bench._jit_engine(model, loss_fn, 0.1, passes=() if passes == "rules" else bench.PASSES)
+    xs, ys = bench._batches(sizes, 4, "float64", 4, rng)
     for x, y in zip(xs, ys):
         auto(x, y)
-        rules(x, y)
-    for mine, p, old in zip(rules.params, model.parameters(), before):
+        step(x, y)
+    assert step.traces == 2  # the last two steps replayed the compiled program
+    for mine, p, old in zip(step.params, model.parameters(), before):
         assert not np.allclose(p.data, old)  # the steps moved the weights
         np.testing.assert_allclose(mine, p.data, rtol=1e-12)
-    # its own copy: recording the graph left the autograd model untouched
-    assert all(mine is not p.data for mine, p in zip(rules.params, model.parameters()))
+    # its own copy: recording the step left the autograd model untouched
+    assert all(mine is not p.data for mine, p in zip(step.params, model.parameters()))
     # and numpy's global random state (a caller's seeded stream) untouched too
     np.random.seed(1)
     expected = np.random.random()
     np.random.seed(1)
-    bench._rules_engine(model, 4, nn.sse_loss, 0.1)
+    bench._jit_engine(model, nn.sse_loss, 0.1)(xs[0], ys[0])
     assert np.random.random() == expected
-    # the generated step reads as the graph: one forward and one vjp per op, x gets no gradient
-    source = (
-        rules.source if loss == "generic" else bench._rules_engine(model, 4, bench._generic_loss, 0.1).source
-    )
-    ops = ["matmul", "add", "sigmoid"] * 3 + ["sub", "pow", "sum", "mul"]
-    assert [line.rsplit("# ", 1)[1] for line in source.splitlines() if "= forward" in line] == ops
-    assert [line.rsplit("# ", 1)[1] for line in source.splitlines() if "= vjp" in line] == ops[::-1]
-    assert "    _, g2, = vjp0(g3, v3, v0, v2)  # matmul" in source.splitlines()
+    # the generated step reads as the graph: one line per numpy call, each naming its op
+    ops = re.findall(r"# (\w+) forward", step.source)
+    assert [o for i, o in enumerate(ops) if i == 0 or ops[i - 1] != o][:3] == ["matmul", "add", "sigmoid"]
+    assert "sub forward" in step.source if loss == "generic" else "half_sse forward" in step.source
 
 
 @pytest.mark.parametrize("n", range(1, 8))

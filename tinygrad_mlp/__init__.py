@@ -3,6 +3,7 @@
     from tinygrad_mlp import Tensor, no_grad
     from tinygrad_mlp import nn, optim
     from tinygrad_mlp import grad, func     # higher derivatives, forward mode
+    from tinygrad_mlp import jit            # compile a training step
 
 The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd``
 (the backward pass); see the README's architecture section for the module map.
@@ -10,6 +11,7 @@ The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd
 
 from . import func
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
+from .jit import jit
 from .ops import Function, ShapeError
 from .tensor import Tensor
 
@@ -20,6 +22,7 @@ __all__ = [
     "Function",
     "grad",
     "func",
+    "jit",
     "no_grad",
     "enable_grad",
     "is_grad_enabled",

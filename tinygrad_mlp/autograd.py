@@ -264,13 +264,13 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
         if store:
             if node.grad is not None:
                 acc = node.grad + g
-                node.grad = acc if type(acc) is ndarray else np.asarray(acc)  # 0-d sums are scalars
+                node.grad = acc if type(acc) is ndarray else _as_ndarray(acc)  # 0-d sums are scalars
             elif ctx is None and (g.base is not None or id(g) in stored):
                 # A leaf gets an array of its own, not a view shared with another tensor's
                 # .grad, so that changing one gradient in place never changes another.
                 node.grad = g.copy()
             else:
-                node.grad = g if type(g) is ndarray else np.asarray(g)
+                node.grad = g if type(g) is ndarray else _as_ndarray(g)
             stored.add(id(node.grad))
             if on_visit is not None:
                 on_visit(node)
@@ -310,16 +310,23 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
                 acc = prev + pg
                 # two 0-d arrays sum to a numpy scalar: keep an array (of its dtype, float64
                 # included), since a rule lifts a bare scalar as it lifts a Python number
-                grads[parent] = acc if type(acc) is ndarray else np.asarray(acc)
+                grads[parent] = acc if type(acc) is ndarray else _as_ndarray(acc)
             else:
                 with using(enabled=True, in_backward=True):
                     grads[parent] = prev + pg
     return found
 
 
+def _as_ndarray(g):
+    """A gradient as an ndarray (numpy gives scalars for 0-d results); an array being
+    recorded by ``jit`` stays as it is."""
+    return np.asarray(g) if isinstance(g, np.generic) or not getattr(g, "_traced", False) else g
+
+
 def _fit(pg, data: np.ndarray) -> np.ndarray:
     """A first-order gradient as an ndarray of its input's dtype."""
-    if type(pg) is not np.ndarray:  # numpy gives scalars for 0-d results
+    if type(pg) is not np.ndarray and (isinstance(pg, np.generic) or not getattr(pg, "_traced", False)):
+        # numpy gives scalars for 0-d results (a jit's traced array stays as it is)
         pg = np.asarray(pg if isinstance(pg, np.generic) else getattr(pg, "data", pg))
     if pg.dtype != data.dtype:
         pg = pg.astype(data.dtype)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import autograd, nn, ops, optim
+from .jit import PASSES, jit
 from .manual import ManualMLP
 from .tensor import Tensor
 
@@ -107,17 +108,14 @@ def _tight_engine(model, lr):
     return step
 
 
-def _rules_engine(model, batch: int, loss_fn, lr: float):
-    """The engine's own op rules with the least Python around them, as a tracing compiler
-    would run them. The step's graph is recorded once and turned into one straight-line
-    function: every op's ``forward``, then every ``vjp``, called on arrays in graph order
-    (which inputs get a gradient, and where gradients add up, settled when it is recorded),
-    then the same SGD update. No Tensor is made, no graph is sorted or walked, no ``.grad``
-    kept: what calling the rules costs, below which only different rules can go.
-    ``step.source`` is the generated function. The graph must not depend on the data (true
-    of the bench's two losses): its constants and options are those of the recorded step."""
-    from . import tensor as tensor_module
-
+def _jit_engine(model, loss_fn, lr: float, passes=PASSES):
+    """The eager step compiled by :func:`~tinygrad_mlp.jit.jit`, on its own copy of the
+    weights. With ``passes=()`` (the ``rules`` engine) the recorded program is replayed as
+    recorded: the engine's op rules and the optimizer called on arrays in graph order, no
+    Tensor made, no graph walked, no ``.grad`` bookkeeping beyond storing the gradients:
+    what calling the rules costs. With every pass (the ``jit`` engine), what the compiler
+    makes of it: dead code gone, constants folded, elementwise chains in place, every
+    intermediate in a planned buffer. ``step.source`` is the generated function."""
     # its own copy of the weights (the rng only fills weights that are overwritten at once)
     mine = nn.MLP(
         model.sizes,
@@ -128,83 +126,17 @@ def _rules_engine(model, batch: int, loss_fn, lr: float):
     )
     for p, q in zip(mine.parameters(), model.parameters()):
         p.data[...] = q.data
-    x0 = Tensor(np.zeros((batch, model.sizes[0]), model.dtype))
-    y0 = Tensor(np.zeros((batch, model.sizes[-1]), model.dtype))
-    options = {}  # output tensor -> the keyword arguments its op's forward was given
-    apply = tensor_module._apply
+    opt = optim.SGD(mine.parameters(), lr=lr)
 
-    def recording(fn_cls, *inputs, **kw):
-        out = apply(fn_cls, *inputs, **kw)
-        options[out] = kw
-        return out
+    def train_step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(mine(Tensor(x)), y)
+        loss.backward()
+        opt.step()
+        return loss
 
-    tensor_module._apply = recording  # every op goes through tensor._apply
-    try:
-        loss = loss_fn(mine(x0), y0)
-    finally:
-        tensor_module._apply = apply
-
-    # names in the generated code: v<i> a value, g<i> its gradient; parameters and constants
-    # are bound once (the parameters' own arrays, updated in place)
-    env = {"asarray": np.asarray, "ones": np.ones, "multiply": np.multiply, "subtract": np.subtract}
-    env.update(lr=lr, dtype=model.dtype)
-    names: dict[Tensor, str] = {}
-
-    def name(t: Tensor) -> str:
-        if t not in names:
-            names[t] = f"v{len(names)}"
-            if t._ctx is None and t is not x0 and t is not y0:
-                env[names[t]] = t.data
-        return names[t]
-
-    def grad(t: Tensor) -> str:
-        return "g" + name(t)[1:]
-
-    lines = [f"def step({name(x0)}, {name(y0)}):"]
-    nodes = [t for t in autograd.toposort(loss) if t._ctx is not None]
-    for k, t in enumerate(nodes):
-        fn = t._ctx
-        env[f"forward{k}"], env[f"vjp{k}"] = fn.forward, fn.vjp
-        args = [name(q) for q in fn.parents]
-        if options[t]:
-            env[f"options{k}"] = options[t]
-            args.append(f"**options{k}")
-        lines.append(f"    {name(t)} = forward{k}({', '.join(args)})  # {fn.name}")
-        if t.data.ndim == 0:  # numpy gives a scalar for a 0-d result, as _apply undoes
-            lines.append(f"    {name(t)} = asarray({name(t)})")
-    lines.append(f"    {grad(loss)} = ones((), dtype)")
-    reached = {loss}
-    for k in range(len(nodes) - 1, -1, -1):
-        t, fn = nodes[k], nodes[k]._ctx
-        targets, sums = [], []
-        for j, q in enumerate(fn.parents):
-            if not q.requires_grad:
-                targets.append("_")
-            elif q in reached:  # a second path: gradients add up
-                targets.append(f"more{k}_{j}")
-                sums.append(f"    {grad(q)} = {grad(q)} + more{k}_{j}")
-            else:
-                targets.append(grad(q))
-                reached.add(q)
-        args = ", ".join([grad(t), name(t), *(name(q) for q in fn.parents)])
-        lines.append(f"    {', '.join(targets)}, = vjp{k}({args})  # {fn.name}")
-        lines += sums
-        lines += [
-            f"    {grad(q)} = asarray({grad(q)}, dtype)"  # a scalar back to a 0-d array (_fit)
-            for q in fn.parents
-            if q.requires_grad and q.data.ndim == 0 and q._ctx is not None
-        ]
-    params = list(mine.parameters())
-    for i, p in enumerate(params):
-        env[f"scratch{i}"] = np.empty_like(p.data)
-        lines.append(
-            f"    subtract({name(p)}, multiply({grad(p)}, lr, out=scratch{i}), out={name(p)})  # SGD"
-        )
-    source = "\n".join(lines) + "\n"
-    exec(compile(source, "<bench rules step>", "exec"), env)
-    step = env["step"]
-    step.source = source  # to read what runs
-    step.params = [p.data for p in params]  # for the test that checks it is the same step
+    step = jit(train_step, passes=passes)
+    step.params = [p.data for p in mine.parameters()]  # for the test that checks it is the same step
     return step
 
 
@@ -276,7 +208,8 @@ def run(
 
     Engines: ``autograd`` (loss ``sse``: the fused 0.5*SSE; ``generic``: written from
     primitives), ``manual`` (the original hand-written network), and with ``floors``
-    ``rules`` (autograd's op rules alone, without its bookkeeping), ``tight`` (a tight
+    ``rules`` (the step compiled by ``jit`` without its passes: autograd's op rules alone,
+    without its bookkeeping), ``jit`` (the step compiled with every pass), ``tight`` (a tight
     hand-written numpy step) and ``gemm`` (the step's matrix products alone), and
     ``torch`` when installed."""
     from threadpoolctl import threadpool_limits
@@ -294,7 +227,8 @@ def run(
             if floors:
                 loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
                 engines.update(
-                    rules=_rules_engine(model, batch, loss_fn, lr),
+                    rules=_jit_engine(model, loss_fn, lr, passes=()),
+                    jit=_jit_engine(model, loss_fn, lr),
                     tight=_tight_engine(model, lr),
                     gemm=_gemm_engine(model, batch),
                 )
@@ -316,6 +250,67 @@ def run(
             for name in engines:
                 results.append(BenchResult(dtype, name, float(np.median(times[name])), steps))
     return results
+
+
+def peak_memory(
+    sizes=(784, 128, 64, 32, 10),
+    batch: int = 125,
+    dtype: str = "float32",
+    engines=("autograd", "jit", "tight"),
+    lr: float = 0.1,
+    loss: str = "generic",
+    seed: int = 0,
+) -> dict[str, int]:
+    """Peak bytes (tracemalloc) of one training step of each engine, once it runs its steady
+    state (after a warm-up step; the jit after it compiled): what the engine holds between
+    steps (its copy of the weights, its optimizer state, its buffers, the last gradients)
+    plus what the step allocates on top. The batch is made beforehand and not counted."""
+    import gc
+    import tracemalloc
+
+    rng = np.random.default_rng(seed)
+    model = nn.MLP(sizes, dtype=np.dtype(dtype), rng=rng)
+    xs, ys = _batches(sizes, batch, dtype, 1, rng)
+    x, y = xs[0], ys[0]
+    loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
+    builders = {
+        "autograd": lambda: _autograd_engine(sizes, np.dtype(dtype), lr, np.random.default_rng(seed), loss)[
+            1
+        ],
+        "jit": lambda: _jit_engine(model, loss_fn, lr),
+        "rules": lambda: _jit_engine(model, loss_fn, lr, passes=()),
+        "tight": lambda: _tight_engine(model, lr),
+    }
+    peaks = {}
+    with np.errstate(over="ignore"):
+        for name in engines:
+            gc.collect()
+            tracemalloc.start()
+            try:
+                step = builders[name]()
+                for _ in range(2 if name in ("jit", "rules") else 1):  # warm up (the jit: compile)
+                    step(x, y)
+                gc.collect()
+                tracemalloc.reset_peak()
+                step(x, y)
+                peaks[name] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            del step
+    return peaks
+
+
+def report_memory(peaks: dict[str, int], sizes, batch: int, dtype: str) -> str:
+    """:func:`peak_memory`'s figures as a table, with each engine's ratio to the tight step."""
+    lines = [
+        f"MLP {'-'.join(map(str, sizes))}, batch {batch}, {dtype}: peak bytes of one training step "
+        f"(tracemalloc; the engine's weights, state and buffers included, the batch not)",
+        f"{'engine':9} {'MiB':>9}   ratio",
+    ]
+    for name, peak in peaks.items():
+        ratio = f"{name}/tight = {peak / peaks['tight']:.3f}" if "tight" in peaks and name != "tight" else ""
+        lines.append(f"{name:9} {peak / 2**20:9.1f}   {ratio}")
+    return "\n".join(lines)
 
 
 def balanced_orders(names: list[str]) -> list[list[str]]:
@@ -362,11 +357,18 @@ def report(results: list[BenchResult], batch: int, train_size: int = 60000) -> s
                 f"rules/tight = {rules / rows['tight'].median:.3f}, "
                 f"rules/gemm = {rules / rows['gemm'].median:.3f} ({dtype})"
             )
+        if {"jit", "tight", "gemm"} <= rows.keys():
+            compiled = rows["jit"].median
+            floors.append(
+                f"jit/tight = {compiled / rows['tight'].median:.3f}, "
+                f"jit/gemm = {compiled / rows['gemm'].median:.3f}, "
+                f"autograd/jit = {auto / compiled:.3f} ({dtype})"
+            )
     lines.append(
         f"(median of {results[0].steps} interleaved steps each; an epoch is {steps_per_epoch} steps of {batch})"
     )
     if floors:
-        lines.append("the op rules alone, without the engine's bookkeeping: " + "; ".join(floors))
+        lines.append("the op rules alone (rules) and compiled (jit), beside the floors: " + "; ".join(floors))
     return "\n".join(lines)
 
 

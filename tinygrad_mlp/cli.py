@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--batch-size", type=int, help="examples per step (default: the recipe's: 125, 128)")
     t.add_argument(
+        "--jit", action="store_true", help="compile the training step (tinygrad_mlp.jit; default: eager)"
+    )
+    t.add_argument(
         "--subset",
         type=_positive_int,
         help="train on the first N training images only (quick runs; default: all 60000)",
@@ -353,10 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--mode",
-        choices=("step", "hvp"),
+        choices=("step", "hvp", "memory"),
         default="step",
         help="step: training steps (default); hvp: a jvp and a Hessian-vector product of the loss "
-        "against a forward and a gradient (with torch.func beside them when installed)",
+        "against a forward and a gradient (with torch.func beside them when installed); memory: "
+        "peak bytes of one step of autograd, jit and tight (tracemalloc)",
     )
     b.set_defaults(run=_run_bench)
     return parser
@@ -685,7 +689,9 @@ def _run_train(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=args.threads):
-        history = fit(model, opt, cfg, data, rng, progress=args.progress, first_epoch=first_epoch)
+        history = fit(
+            model, opt, cfg, data, rng, progress=args.progress, first_epoch=first_epoch, jit=args.jit
+        )
         if not history:
             from .train import accuracy
 
@@ -907,6 +913,11 @@ def _run_bench(args: argparse.Namespace) -> int:
                 args.sizes, args.batch_size, dtype, steps, threads=args.threads, use_torch=not args.no_torch
             )
             print(bench.report_higher(res, args.sizes, args.batch_size, dtype, steps))
+        return 0
+    if args.mode == "memory":
+        for dtype in dtypes:
+            peaks = bench.peak_memory(args.sizes, args.batch_size, dtype, loss=args.loss)
+            print(bench.report_memory(peaks, args.sizes, args.batch_size, dtype))
         return 0
     loss = "fused 0.5*SSE" if args.loss == "sse" else "0.5*((out - y)**2).sum()"
     threads = args.threads or bench._blas_threads()

@@ -218,7 +218,9 @@ def cross_entropy(logits: Tensor, target) -> Tensor:
     refuses float class indices because its tensors keep integer dtypes; this engine's
     cannot.) A fractional index is refused; a float target of shape (N, C) is rows of
     probabilities."""
-    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    t = target.data if isinstance(target, Tensor) else target
+    if not getattr(t, "_traced", False):  # (an array recorded by jit stays one)
+        t = np.asarray(t)
     if t.ndim == 1 and t.dtype.kind not in "iu":
         if t.dtype.kind != "f" or not np.all(t == np.round(t)):
             raise ValueError(
@@ -246,7 +248,7 @@ def sse_loss(pred: Tensor, target) -> Tensor:
     original hand-written network uses (its ``dout = y_pred - y``). A target given as
     an array becomes a Tensor named ``y``, as the graph pictures label it."""
     if not isinstance(target, Tensor):
-        target = Tensor(np.asarray(target, dtype=pred.dtype), name="y")
+        target = Tensor(target, dtype=pred.dtype, name="y")
     return ops.HalfSSE.apply(pred, target)
 
 

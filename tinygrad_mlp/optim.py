@@ -27,8 +27,16 @@ class Optimizer:
         if not lr >= 0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
         self.lr = lr
-        # One scratch array per parameter, so that a step allocates nothing.
-        self._scratch = [np.empty_like(p.data) for p in self.params]
+        # One scratch array per parameter, made at the first step, so that a step allocates
+        # nothing (and a compiled step, which uses its own buffers, never holds them).
+        self._scratch: list[np.ndarray | None] = [None] * len(self.params)
+
+    def _tmp(self, i: int) -> np.ndarray:
+        """Parameter ``i``'s scratch array."""
+        tmp = self._scratch[i]
+        if tmp is None:
+            tmp = self._scratch[i] = np.empty_like(self.params[i].data)
+        return tmp
 
     def zero_grad(self) -> None:
         """Forget the gradients (set them to None)."""
@@ -67,12 +75,13 @@ class SGD(Optimizer):
             if mu:
                 buf = self.buffers[i]
                 if buf is None:
-                    buf = self.buffers[i] = np.array(g, dtype=p.dtype)
+                    buf = self.buffers[i] = g.astype(p.dtype)  # a copy
                 else:
                     buf *= mu
                     buf += g
                 g = buf
-            step = np.multiply(g, lr, out=self._scratch[i])  # lr * g, in place
+            tmp = self._scratch[i]
+            step = np.multiply(g, lr, out=tmp if tmp is not None else self._tmp(i))  # lr * g, in place
             p.data -= step
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -114,10 +123,12 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         step_size = self.lr / (1 - b1**self.t)
         root_bc2 = np.sqrt(1 - b2**self.t)
-        for p, m, v, tmp in zip(self.params, self.m, self.v, self._scratch):
+        for i, (p, m, v, tmp) in enumerate(zip(self.params, self.m, self.v, self._scratch)):
             g = p.grad
             if g is None:
                 continue
+            if tmp is None:
+                tmp = self._tmp(i)
             m *= b1
             m += np.multiply(g, 1 - b1, out=tmp)  # m = b1 m + (1 - b1) g
             v *= b2

@@ -35,6 +35,8 @@ def _as_array(data, dtype) -> np.ndarray:
         arr = data.data
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
+    elif getattr(data, "_traced", False):  # an array being recorded by jit
+        arr = data
     else:
         try:  # numpy's own asarray: a Tensor in a graph inside a list cannot become a leaf's data
             arr = numpy_api.construct.numpy_asarray(data)
@@ -85,8 +87,8 @@ def _apply(fn_cls: type[ops.Function], *inputs: Tensor, **kwargs) -> Tensor:
         raise
     except (ValueError, IndexError, TypeError) as exc:
         raise fn.shape_error(exc, *arrays) from None
-    if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results
-        out = np.asarray(out)
+    if type(out) is not np.ndarray:  # numpy gives scalars for 0-d results (a jit's traced array stays)
+        out = np.asarray(out) if isinstance(out, np.generic) or not getattr(out, "_traced", False) else out
     t = _new_tensor(Tensor)
     t.data, t.grad, t.name = out, None, None
     mode = MODE.get()
@@ -337,6 +339,8 @@ class Tensor:
         return (self[i] for i in range(len(self.data)))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if type(self.data) is not np.ndarray:  # traced by jit: its __array__ names the user's line
+            return self.data.__array__(dtype)
         """The data for numpy (plotting, printing, ``np.asarray``) of a Tensor that is not part
         of a graph; for one that is (it requires grad, or carries a forward-mode tangent),
         an error naming the line: a plain array would cut the graph, as PyTorch refuses

@@ -134,6 +134,32 @@ def train_step(
     return float(loss.data)
 
 
+def jitted_step(model: nn.Module, opt: optim.Optimizer, cfg: TrainConfig) -> Callable:
+    """:func:`train_step` compiled by :func:`~tinygrad_mlp.jit.jit`: the same step, recorded
+    on its first call and replayed as generated numpy code. The one-hot rows are made
+    outside the compiled step (its arguments are the batch and its target)."""
+    from .jit import jit
+
+    def step(x, target):
+        out = model(Tensor(x))
+        loss = (
+            nn.cross_entropy(out, target) if cfg.loss == "cross_entropy" else nn.LOSSES[cfg.loss](out, target)
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = jit(step)
+
+    def run(model, opt, cfg, x, labels) -> float:
+        target = labels if cfg.loss == "cross_entropy" else nn.one_hot(labels, model.sizes[-1], x.dtype)
+        return float(compiled(x, target).data)
+
+    run.compiled = compiled
+    return run
+
+
 @no_grad()
 def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray, batch: int = 10000) -> float:
     """Fraction of ``X`` classified as ``y`` (argmax of the output)."""
@@ -179,11 +205,13 @@ def fit(
     progress: bool | None = None,
     log: Callable[[str], None] = print,
     first_epoch: int = 0,
+    jit: bool = False,
 ) -> list[EpochResult]:
     """Train for ``cfg.epochs`` epochs, shuffling each epoch with ``rng``; logs one line
     per epoch (and a tqdm bar per epoch when ``progress``, by default on a terminal).
     After each epoch the learning rate is multiplied by ``cfg.lr_decay``. A resumed run
-    passes the epochs already done as ``first_epoch``: they are counted on from there."""
+    passes the epochs already done as ``first_epoch``: they are counted on from there.
+    ``jit``: run each step compiled (:func:`jitted_step`)."""
     X, y, X_test, y_test = data
     if cfg.subset is not None:
         X, y = X[: cfg.subset], y[: cfg.subset]
@@ -194,6 +222,7 @@ def fit(
     names = [n for n, _ in model.named_parameters() if n.endswith(".W")]
     weights = [p for n, p in model.named_parameters() if n.endswith(".W")]
     history = []
+    step = jitted_step(model, opt, cfg) if jit else train_step
     last = first_epoch + cfg.epochs
     for epoch in range(first_epoch + 1, last + 1):
         order = rng.permutation(len(X))
@@ -207,7 +236,7 @@ def fit(
         t0 = time.perf_counter()
         for start in bar if bar is not None else starts:
             idx = order[start : start + cfg.batch_size]
-            losses.append(train_step(model, opt, cfg, X[idx], y[idx]))
+            losses.append(step(model, opt, cfg, X[idx], y[idx]))
             if cfg.grad_norms:
                 norms += [np.linalg.norm(w.grad) for w in weights]
             if bar is not None and len(losses) % 20 == 0:

@@ -57,16 +57,21 @@ def _engine_apply(cls, *inputs, **kwargs):
 
 def _call(cls, *args, **kwargs):
     """Run op ``cls`` inside a rule: straight on arrays, recorded when an argument is a Tensor."""
-    if all(type(a) is np.ndarray for a in args):
+    if all(type(a) is np.ndarray or getattr(a, "_traced", False) for a in args):  # (jit's traced arrays)
         return cls().forward(*args, **kwargs)
     return cls.apply(*args, **kwargs)
 
 
 def _value(x) -> np.ndarray:
     """The array of an array or a Tensor: for masks and other constants inside rules (a
-    Tensor's own ``data``: ``np.asarray`` refuses a Tensor that is part of a graph)."""
+    Tensor's own ``data``: ``np.asarray`` refuses a Tensor that is part of a graph; an array
+    being recorded by ``jit`` stays itself, so the mask is recorded, not frozen)."""
+    if type(x) is np.ndarray or getattr(x, "_traced", False):
+        return x
     data = getattr(x, "data", None)
-    return data if isinstance(data, np.ndarray) and not isinstance(x, np.ndarray) else np.asarray(x)
+    if not isinstance(x, np.ndarray) and (type(data) is np.ndarray or getattr(data, "_traced", False)):
+        return data
+    return np.asarray(x)
 
 
 class Function:

@@ -342,15 +342,16 @@ def _sigmoid_slope(a, out):
     the slope is also e * sigma(a)**2 (e = exp(-a)), which is e / (1 + e)**2, exact.
     On arrays (the first-order hot path) the cheap form is computed everywhere and the
     exact one only where sigma(a) > 7/8, after one max to see whether there are any."""
-    if type(out) is np.ndarray:
+    if type(out) is np.ndarray or getattr(out, "_traced", False):  # arrays (also as jit records them)
         slope = 1 - out
         if not out.ndim:  # numpy gives a scalar for a 0-d result: make it an array to write into
             slope = np.asarray(slope)
         slope *= out
         if out.size and _max(out, None) > _NEAR_ONE:
-            near = out > _NEAR_ONE
-            s = out[near]
-            slope[near] = np.exp(-a[near]) * s * s
+            exact = np.exp(-np.abs(a))  # exp(-a) where it is used (a > 0 there); never overflows
+            exact *= out
+            exact *= out
+            slope = np.where(out > _NEAR_ONE, exact, slope)
         return slope
     # on Tensors (higher orders): two analytic forms of sigma', selected; both finite everywhere
     e = np.exp(-np.abs(a))

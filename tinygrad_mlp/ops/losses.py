@@ -86,7 +86,7 @@ class CrossEntropy(Function):
                 f"got logits {logits.shape} and target {target.shape}"
             )
         self.onehot, self.n = onehot, max(n, 1)
-        return np.asarray(-(onehot * log_p).sum() / self.n, dtype=log_p.dtype)
+        return -(onehot * log_p).sum() / self.n  # a scalar of log_p's dtype (the engine makes it 0-d)
 
     def vjp(self, g, out, logits):
         # dL/dlogits = g * (softmax(logits) - target) / N
@@ -112,7 +112,7 @@ class HalfSSE(Function):
         if pred.shape != target.shape:
             raise ShapeError(f"half_sse: pred {pred.shape} and target {target.shape} differ in shape")
         diff = pred - target
-        return np.asarray(0.5 * np.vdot(diff, diff), dtype=diff.dtype)
+        return 0.5 * np.vdot(diff, diff)  # a scalar of diff's dtype (the engine makes it 0-d)
 
     def vjp(self, g, out, p, t):
         # d(0.5*sum((p-t)**2))/dp = g * (p - t), d/dt = -g * (p - t)

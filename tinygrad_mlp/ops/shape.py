@@ -109,7 +109,7 @@ class Scatter(Function):
 
     def forward(self, g, shape=(), index=()):
         self.index = index
-        grad = np.zeros(shape, dtype=g.dtype)
+        grad = np.zeros_like(g, shape=shape)  # (zeros_like: numpy's protocol lets jit record it)
         if any(isinstance(i, np.ndarray) and i.dtype != bool for i in index):
             np.add.at(grad, index, g)  # integer arrays can repeat an index
         else:

@@ -1,0 +1,428 @@
+"""The compiled step (tinygrad_mlp.jit): it computes what the eager step computes, each pass
+does what it says, and what it cannot record is an error naming the line."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import tinygrad_mlp
+from tinygrad_mlp import Tensor, nn, optim
+from tinygrad_mlp.jit import PASSES, ConcretizationError, TraceError, jit
+
+SIZES = (20, 16, 8, 5)
+BATCH = 12
+
+LOSSES = {
+    "learner": lambda out, y: 0.5 * ((out - y) ** 2).sum(),
+    "mse": nn.mse_loss,
+    "cross_entropy": nn.cross_entropy,
+    "sse": nn.sse_loss,  # the fused HalfSSE op
+}
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.05),
+    "momentum": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
+    "adam": lambda ps: optim.Adam(ps, lr=0.01),
+}
+
+
+def _setup(activation="sigmoid", opt="sgd", dtype=np.float64, sizes=SIZES):
+    model = nn.MLP(sizes, activation=activation, dtype=dtype, rng=np.random.default_rng(0))
+    return model, OPTIMIZERS[opt](model.parameters())
+
+
+def _step_of(model, opt, loss_fn):
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(Tensor(x)), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def _batches(n=10, dtype=np.float64, batch=BATCH, classes=SIZES[-1], labels=False):
+    rng = np.random.default_rng(1)
+    xs = [rng.random((batch, SIZES[0])).astype(dtype) for _ in range(n)]
+    ys = [rng.integers(0, classes, batch) for _ in range(n)]
+    return xs, ys if labels else [nn.one_hot(y, classes, dtype) for y in ys]
+
+
+def _agree(activation, loss, opt, dtype=np.float64, tol=1e-12, passes=PASSES):
+    """Ten eager steps and ten compiled steps from the same weights: parameters, .grad,
+    optimizer state and the returned loss agree; returns the compiled step."""
+    (m1, o1), (m2, o2) = _setup(activation, opt, dtype), _setup(activation, opt, dtype)
+    eager, compiled = _step_of(m1, o1, LOSSES[loss]), jit(_step_of(m2, o2, LOSSES[loss]), passes=passes)
+    for x, y in zip(*_batches(dtype=dtype, labels=loss == "cross_entropy")):
+        want, got = eager(x, y), compiled(x, y)
+        np.testing.assert_allclose(got.data, want.data, rtol=tol, atol=tol)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(q.data, p.data, rtol=tol, atol=tol)
+        np.testing.assert_allclose(q.grad, p.grad, rtol=tol, atol=tol)
+        assert q.data.dtype == dtype and q.grad.dtype == dtype
+    for (k, a), (_, b) in zip(sorted(o1.state_dict().items()), sorted(o2.state_dict().items())):
+        np.testing.assert_allclose(b, a, rtol=tol, atol=tol, err_msg=k)
+    assert compiled.traces <= 2  # the first call, and the second (its .grad and buffers exist)
+    return compiled
+
+
+# ---------------------------------------------------------------- the same step
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", nn.ACTIVATIONS)
+def test_compiled_and_eager_steps_agree(activation, loss, opt):
+    _agree(activation, loss, opt)
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_float32_steps_agree_bit_for_bit(opt):
+    # Adam's bias corrections are Python numbers in the eager step; so they are when replayed
+    _agree("relu", "cross_entropy", opt, dtype=np.float32, tol=0)
+
+
+def test_without_passes_the_recorded_program_computes_the_same_step():
+    compiled = _agree("sigmoid", "learner", "momentum", passes=())
+    assert "out=B" not in compiled.source and "np.empty_like" in compiled.source  # the scratch, each call
+
+
+def test_replayed_calls_run_the_compiled_program_not_the_function():
+    model, opt = _setup()
+    calls = []
+
+    def step(x, y):
+        calls.append(1) if False else None  # (a Python side effect would be refused; see the guards)
+        return _step_of(model, opt, nn.mse_loss)(x, y)
+
+    counted = jit(step)
+    for x, y in zip(*_batches(5)):
+        counted(x, y)
+    assert counted.traces == 2 and len(counted.cache) == 1
+
+
+def test_the_returned_tensor_and_grad_are_this_calls_and_stay():
+    model, opt = _setup()
+    step = jit(_step_of(model, opt, nn.mse_loss))
+    xs, ys = _batches(4)
+    for x, y in zip(xs[:3], ys[:3]):
+        step(x, y)
+    loss = step(xs[3], ys[3])
+    kept_loss, kept_grad = float(loss.data), model.layers[0].W.grad
+    kept_copy = kept_grad.copy()
+    step(xs[0], ys[0])
+    assert float(loss.data) == kept_loss  # a later call never changes what a caller kept
+    np.testing.assert_array_equal(kept_grad, kept_copy)
+    assert model.layers[0].W.grad is not kept_grad  # new arrays each call, as in the eager step
+    assert loss._ctx is None and not loss.requires_grad
+
+
+def test_tensor_arguments_are_read_at_every_call():
+    (m1, o1), (m2, o2) = _setup(), _setup()
+    eager, compiled = _step_of(m1, o1, nn.mse_loss), jit(_step_of(m2, o2, nn.mse_loss))
+    for x, y in zip(*_batches(5)):
+        want, got = eager(Tensor(x), Tensor(y)), compiled(Tensor(x), Tensor(y))  # new tensors each call
+        assert float(got.data) == float(want.data)
+    with pytest.raises(TypeError, match="by position"):
+        compiled(x, y=y)
+
+
+def test_each_signature_compiles_once_and_is_cached():
+    model, opt = _setup()
+    step = jit(_step_of(model, opt, nn.mse_loss))
+    (x12, *_), (y12, *_) = _batches(1)
+    (x7, *_), (y7, *_) = _batches(1, batch=7)
+    for x, y in [(x12, y12)] * 3 + [(x7, y7)] * 3 + [(x12, y12)] * 2:
+        step(x, y)
+    # the first shape twice (.grad None, then arrays), the second once (.grad exists by then)
+    assert step.traces == 3 and len(step.cache) == 2
+    step(x12.astype(np.float32), y12)  # another dtype is another signature
+    assert len(step.cache) == 3
+
+
+def test_parameters_are_read_at_every_call_not_frozen():
+    (m1, o1), (m2, o2) = _setup(), _setup()
+    eager, compiled = _step_of(m1, o1, nn.mse_loss), jit(_step_of(m2, o2, nn.mse_loss))
+    xs, ys = _batches(6)
+    for x, y in zip(xs[:3], ys[:3]):
+        eager(x, y), compiled(x, y)
+    new = nn.MLP(SIZES, dtype=np.float64, rng=np.random.default_rng(5)).state_dict()
+    m1.load_state_dict(new)
+    m2.load_state_dict(new)  # copied into the same arrays
+    m1.layers[1].W.data = m1.layers[1].W.data * 0.5
+    m2.layers[1].W.data = m2.layers[1].W.data * 0.5  # a new array in the slot
+    o1.lr = o2.lr = 0.2  # a new learning rate: compiled again
+    for x, y in zip(xs[3:], ys[3:]):
+        want, got = eager(x, y), compiled(x, y)
+        assert float(got.data) == float(want.data)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(q.data, p.data)
+
+
+def test_a_rule_branch_that_no_longer_holds_compiles_the_other_branch():
+    # sigmoid's fast path holds while no exp can overflow; inputs of -1e6 take the other one
+    (m1, o1), (m2, o2) = _setup(), _setup()
+    eager, compiled = _step_of(m1, o1, nn.mse_loss), jit(_step_of(m2, o2, nn.mse_loss))
+    xs, ys = _batches(6)
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        x = x * -1e6 if i == 4 else x
+        assert float(compiled(x, y).data) == float(eager(x, y).data)
+    assert compiled.traces == 3
+    assert "if not (np.minimum.reduce(" in compiled.cache[next(iter(compiled.cache))][-1].source
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
+@given(program=__import__("test_random_graphs").programs())
+def test_random_graph_programs_compile_to_the_same_gradients(program):
+    from test_random_graphs import ENGINE, run
+
+    def grads(*arrays):
+        leaves = [Tensor(a, requires_grad=True) for a in arrays]
+        _, loss = run(program, leaves, ENGINE)
+        loss.backward()
+        return loss, tuple(leaf.grad for leaf in leaves)
+
+    want_loss, want = grads(*program.leaves)
+    compiled = jit(grads)
+    for _ in range(2):
+        got_loss, got = compiled(*program.leaves)
+        np.testing.assert_allclose(got_loss.data, want_loss.data, rtol=1e-13, atol=1e-13)
+        for g, w in zip(got, want):
+            if w is None:
+                assert g is None
+            else:
+                np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+
+
+# ---------------------------------------------------------------- the passes
+
+
+def _compiled(loss="learner", opt="sgd", passes=PASSES, body=None):
+    model, optimizer = _setup(opt=opt)
+    step = jit(body(model, optimizer) if body else _step_of(model, optimizer, LOSSES[loss]), passes=passes)
+    for x, y in zip(*_batches(3)):
+        step(x, y)
+    return step
+
+
+def test_dce_drops_the_gradient_of_the_input_batch():
+    def body(model, opt):
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.mse_loss(model(Tensor(x, requires_grad=True)), y)  # x.grad: nobody reads it
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    step = _compiled(body=body)
+    assert step.stats["dce"]["calls"] == step.stats["recorded"]["calls"] - 2  # x's matmul and its .T
+    assert any(c.startswith("np.matmul (matmul vjp)") for c in step.changes["dce"])
+    assert step.source.count("np.matmul(") == 3 + 3 + 2  # forward, dW, dX except for x
+
+
+def test_fold_turns_a_repeated_constant_into_its_number():
+    before, after = _compiled(passes=()), _compiled()
+    assert "(12, 5) of np.float64(0.5) -> the number" in " ".join(after.changes["fold"])
+
+    def constants(step):
+        env = step.last.function.__globals__
+        return [k for k, v in env.items() if k[0] == "C" and isinstance(v, np.ndarray) and v.size > 1]
+
+    assert constants(before) and not constants(after)
+
+
+def test_inplace_runs_elementwise_chains_in_place():
+    step = _compiled(passes=("dce", "fold", "optimizer", "inplace"))
+    assert step.stats["inplace"]["allocations"] < step.stats["optimizer"]["allocations"]
+    assert re.search(r"sigmoid\d+ = np\.negative\((add\d+), out=(matmul\d+)\)", step.source)
+
+
+def test_the_update_is_an_in_place_subtract_through_one_shared_temporary():
+    step = _compiled()
+    assert "_scratch" not in step.source
+    for name in ("layers_0_W", "layers_2_b"):
+        assert re.search(rf"np\.subtract\({name}, (tmp\w*), out={name}\)", step.source)
+    temps = set(re.findall(r"tmp\w* = np\.multiply\(grad_\w+, 0\.05, out=(B\d+)_", step.source))
+    assert len(temps) < 4  # eight updates, their temporaries in a few shared buffers
+
+
+def test_buffer_planning_writes_into_reused_buffers():
+    step = _compiled(opt="adam")
+    planned, before = step.stats["buffers"], step.stats["inplace"]
+    assert planned["allocations"] < before["allocations"] / 2
+    assert planned["buffers"] < len(re.findall(r"out=B\d+", step.source)) / 2  # buffers reused
+    assert planned["peak_bytes"] <= step.stats["recorded"]["peak_bytes"] + planned["buffer_bytes"]
+
+
+def test_source_and_stats_read_like_the_step():
+    step = _compiled()
+    lines = step.source.splitlines()
+    assert lines[0] == "def step(args):"
+    calls = [line for line in lines if "np." in line and "raise" not in line]
+    assert all("  # " in line for line in calls)  # every numpy call says which op it came from
+    assert any("# sigmoid forward -> sigmoid" in line for line in calls)
+    assert any("# matmul vjp -> grad_layers.0.W" in line for line in calls)
+    assert list(step.stats) == ["recorded", *PASSES]
+    assert "recorded" in step.stats_table() and "buffers" in step.stats_table()
+
+
+def test_the_compiled_program_draws():
+    graphviz = pytest.importorskip("graphviz")
+    step = _compiled()
+    dot = step.draw()
+    assert isinstance(dot, graphviz.Digraph)
+    assert dot.source.count("->") > len(step.last.plan.instrs)
+
+
+def test_unknown_pass_is_named():
+    with pytest.raises(ValueError, match="unknown pass 'fuse'"):
+        jit(lambda x: x, passes=("fuse",))
+
+
+def test_jit_is_exported_at_the_top_level():
+    assert tinygrad_mlp.jit is jit
+
+
+# ---------------------------------------------------------------- guards
+
+model_g, opt_g = _setup()
+
+
+def _python_on_value(kind):
+    def step(x, y):
+        opt_g.zero_grad()
+        loss = nn.mse_loss(model_g(Tensor(x)), y)
+        loss.backward()
+        opt_g.step()
+        if kind == "float":
+            print(float(loss))  # LINE
+        elif kind == "item":
+            loss.item()  # LINE
+        elif kind == "if":
+            if loss > 0:  # LINE
+                pass
+        elif kind == "bool":
+            bool(loss.data)  # LINE
+        elif kind == "asarray":
+            np.asarray(loss)  # LINE
+        elif kind == "tolist":
+            loss.numpy().tolist()  # LINE
+        elif kind == "index":
+            [0, 1][loss.numpy()]  # LINE
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("kind", ["float", "item", "if", "bool", "asarray", "tolist", "index"])
+def test_python_that_needs_a_traced_value_names_the_users_line(kind):
+    with open(__file__) as f:
+        source = f.read().splitlines()
+    start = next(i for i, line in enumerate(source) if f'kind == "{kind}"' in line)
+    line = start + 2  # the line after the elif (1-based)
+    with pytest.raises(ConcretizationError, match=rf"test_jit\.py:{line}\b"):
+        jit(_python_on_value(kind))(*[a[0] for a in _batches(1)])
+
+
+def test_a_python_side_effect_is_refused():
+    model, opt = _setup()
+    history = []
+
+    def step(x, y):
+        loss = _step_of(model, opt, nn.mse_loss)(x, y)
+        history.append(loss)
+        return loss
+
+    with pytest.raises(TraceError, match="changed history"):
+        jit(step)(*[a[0] for a in _batches(1)])
+
+
+def test_changing_the_optimizer_in_python_is_refused():
+    model, opt = _setup()
+
+    def step(x, y):
+        opt.lr = opt.lr * 0.9
+        return _step_of(model, opt, nn.mse_loss)(x, y)
+
+    with pytest.raises(TraceError, match=r"changed opt\.lr"):
+        jit(step)(*[a[0] for a in _batches(1)])
+
+
+def test_a_tensor_the_jit_cannot_reach_is_refused_not_frozen():
+    class Holder:
+        pass
+
+    holder = Holder()
+    holder.w = Tensor(np.ones((SIZES[0], 3)), requires_grad=True, name="hidden_w")
+
+    def step(x):
+        loss = (Tensor(x) @ holder.w).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(TraceError, match=r"reads a tensor 'hidden_w' of shape \(20, 3\) at .*test_jit\.py"):
+        jit(step)(_batches(1)[0][0])
+
+
+def test_a_traced_value_kept_past_the_step_is_refused():
+    kept = {}
+
+    def step(x):
+        t = Tensor(x) * 2
+        kept["t"] = t.data
+        return t
+
+    with pytest.raises(TraceError, match="changed kept"):
+        jit(step)(_batches(1)[0][0])
+    with pytest.raises(TraceError, match="outside the step"):
+        kept["t"] + 1
+
+
+def test_an_argument_of_another_kind_is_named():
+    with pytest.raises(TraceError, match="argument 0 is a dict"):
+        jit(lambda d: d)({})
+
+
+def test_training_with_jit_matches_eager_training():
+    from tinygrad_mlp.train import TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    data = (
+        rng.random((250, 784), dtype=np.float32),
+        rng.integers(0, 10, 250),
+        rng.random((50, 784), dtype=np.float32),
+        rng.integers(0, 10, 50),
+    )
+    cfg = TrainConfig(epochs=2, batch_size=50, lr=0.5)
+    results = []
+    for use_jit in (False, True):
+        model = nn.MLP(cfg.sizes, rng=np.random.default_rng(0))
+        opt = optim.SGD(model.parameters(), lr=cfg.lr)
+        results.append(
+            fit(
+                model,
+                opt,
+                cfg,
+                data,
+                np.random.default_rng(1),
+                progress=False,
+                log=lambda s: None,
+                jit=use_jit,
+            )
+        )
+    assert [r.loss for r in results[0]] == [r.loss for r in results[1]]
+    assert [r.test_acc for r in results[0]] == [r.test_acc for r in results[1]]
+
+
+def test_a_large_steps_peak_memory_stays_near_the_hand_fused_steps():
+    # values of 1 MiB and more are left to numpy and deleted after their last use
+    from tinygrad_mlp import bench
+
+    peaks = bench.peak_memory((256, 1024, 1024, 10), 512, engines=("autograd", "jit", "tight"))
+    assert peaks["jit"] <= 1.2 * peaks["tight"] and peaks["jit"] < peaks["autograd"], peaks

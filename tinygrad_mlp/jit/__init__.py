@@ -1,0 +1,260 @@
+"""Compile a training step: record it once, replay it as generated numpy code.
+
+    @jit
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(Tensor(x)), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x, y)            # the first call with these shapes runs eagerly, recording
+    step(x, y)            # later calls run the compiled program
+    print(step.source)    # the generated Python; step.stats: what each pass bought
+
+How (JAX's jit, tinygrad's TinyJit and torch.fx in one small file each):
+
+1. ``trace.py``: the step runs once on traced arrays (:class:`~.trace.Var`), which run
+   numpy for real and record every call the ops' rules and the optimizer make.
+2. ``capture.py``: which state the step reads and writes (parameters, ``.grad``, the
+   optimizer's state), read again at every call; Python the tracer cannot replay is an error.
+3. ``passes.py``: dead code, constants, the optimizer's scratch, elementwise chains in
+   place, buffer planning; each a small function over the recorded program.
+4. ``codegen.py``: the straight-line source, one line per numpy call.
+
+The compiled step is specialised on the shapes and dtypes of its arguments and on the
+state's structure (which ``.grad`` and optimizer buffers exist); a call that does not fit
+compiles again, and the compiled programs are kept per signature.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+from ..tensor import Tensor
+from . import passes as passes_module
+from .capture import Program, rebuild, record
+from .codegen import GuardFailed, generate
+from .passes import PASSES, Plan, measure
+from .trace import ConcretizationError, TraceError
+
+__all__ = ["jit", "Jitted", "Compiled", "TraceError", "ConcretizationError", "PASSES", "to_dot"]
+
+
+MAX_PROGRAMS = 8  # compiled programs kept per signature (one per combination of rule branches)
+
+
+class Compiled:
+    """One compiled program: the generated function, its source, and its stats per pass."""
+
+    def __init__(self, program: Program, passes: tuple[str, ...], title: str) -> None:
+        plan = Plan(program)
+        self.stats: dict[str, dict] = {"recorded": measure(plan)}
+        for name in passes:
+            passes_module.PASS_FUNCTIONS[name](plan)
+            self.stats[name] = measure(plan)
+        self.plan = plan
+        self.changes = plan.removed
+        self.source, env = generate(plan, title)
+        exec(compile(self.source, f"<jit {title}>", "exec"), env)
+        self.function = env[title]
+        self._env = env  # its buffers are made at the first run (a program compiled for a
+        # state that never returns, as the first call's .grad None, never holds memory)
+        self.structure = program.results
+        _forget_values(plan)
+
+    def __call__(self, args: tuple):
+        """Run the compiled program on ``args``; GuardFailed if they do not fit it."""
+        if self._env is not None:  # the first run: make the buffers
+            env = self._env
+            flats = [np.zeros(max(n, 1), np.uint8) for n in self.plan.sizes]  # zeros: never NaN
+            for name, (k, shape, dtype) in self.plan.arrays.items():
+                size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                env[name] = flats[k][:size].view(dtype).reshape(shape)
+            try:
+                arrays = self.function(args)
+            except GuardFailed:  # (its guards come first: nothing was written)
+                for name in self.plan.arrays:
+                    env[name] = None  # not this program's call after all: hold no memory
+                raise
+            self._env = None
+            return rebuild(self.structure, arrays)
+        arrays = self.function(args)
+        return rebuild(self.structure, arrays)
+
+
+def _forget_values(plan: Plan) -> None:
+    """The recorded values are no longer needed, only their shapes and dtypes (for the stats
+    and the picture): keep a zero-strided stand-in, so a compiled step of a large network
+    does not hold every value of the step it recorded."""
+    from .trace import Var, _collect
+
+    seen: list = []
+    for ins in plan.program.instrs:
+        _collect((ins.args, ins.kwargs), seen)
+        if ins.out is not None:
+            seen.append(ins.out)
+    seen += [v for v, _, _ in plan.program.reads] + plan.program.outputs()
+    for v in seen:
+        if isinstance(v, Var):
+            shape, dtype = v.value.shape, v.value.dtype
+            v.value = np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple:
+    """Shapes and dtypes of the arguments (dtypes by their one-letter code: hashing numpy's
+    dtype objects took several microseconds a call)."""
+    sig = []
+    for a in args:
+        if type(a) is np.ndarray:
+            sig.append((a.shape, a.dtype.str))
+        elif isinstance(a, Tensor):
+            sig.append(("T", a.data.shape, a.data.dtype.str))
+        elif isinstance(a, np.ndarray):
+            sig.append((type(a), a.shape, a.dtype.str))
+        else:
+            sig.append(type(a))
+    if kwargs:
+        sig.append(tuple(sorted(kwargs)))
+    return tuple(sig)
+
+
+class Jitted:
+    """What :func:`jit` returns: call it like the step; ``source``, ``stats``, ``compiled``."""
+
+    def __init__(self, fn, passes: tuple[str, ...] = PASSES) -> None:
+        unknown = [p for p in passes if p not in passes_module.PASS_FUNCTIONS]
+        if unknown:
+            raise ValueError(f"jit: unknown pass {unknown[0]!r}; the passes are {', '.join(PASSES)}")
+        self.fn = fn
+        self.passes = tuple(passes)
+        self.cache: dict[tuple, list[Compiled]] = {}
+        self.last: Compiled | None = None
+        self.traces = 0  # how many times the step ran eagerly to record
+        self._lock = threading.Lock()  # one call at a time: the compiled programs share buffers
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        """The step: replayed where a compiled program fits, else recorded and compiled."""
+        if kwargs:
+            raise TypeError(f"jit: pass the step's arguments by position (got {', '.join(kwargs)} by name)")
+        with self._lock:
+            return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict):
+        key = _signature(args, kwargs)
+        for compiled in self.cache.get(key, ()):
+            try:
+                result = compiled(args)
+            except GuardFailed:
+                continue
+            self.last = compiled
+            return result
+        result, program = record(self.fn, args, kwargs)
+        self.traces += 1
+        compiled = Compiled(program, self.passes, getattr(self.fn, "__name__", "step").strip("<>") or "step")
+        programs = self.cache.setdefault(key, [])
+        programs.insert(0, compiled)
+        del programs[MAX_PROGRAMS:]  # (rules' branches that keep changing: the oldest goes)
+        self.last = compiled
+        return result
+
+    @property
+    def source(self) -> str:
+        """The generated Python of the last compiled (or last run) program."""
+        return self._last().source
+
+    @property
+    def stats(self) -> dict[str, dict]:
+        """Per pass ("recorded" first): numpy calls, allocations per call and their bytes,
+        preallocated buffers and their bytes, peak bytes alive during a call."""
+        return self._last().stats
+
+    @property
+    def changes(self) -> dict[str, list[str]]:
+        """Per pass, what it removed or rewrote."""
+        return self._last().changes
+
+    def _last(self) -> Compiled:
+        if self.last is None:
+            raise RuntimeError("jit: the step has not been called yet, so nothing is compiled")
+        return self.last
+
+    def stats_table(self) -> str:
+        """The stats as a table, one row per pass."""
+        rows = [
+            f"{'after':10} {'calls':>6} {'allocs':>7} {'alloc bytes':>12} {'buffers':>8} {'buf bytes':>11} {'peak bytes':>11}"
+        ]
+        for name, s in self.stats.items():
+            rows.append(
+                f"{name:10} {s['calls']:6} {s['allocations']:7} {s['allocated_bytes']:12} "
+                f"{s['buffers']:8} {s['buffer_bytes']:11} {s['peak_bytes']:11}"
+            )
+        return "\n".join(rows)
+
+    def draw(self):
+        """The compiled program as a graphviz.Digraph (see :func:`to_dot`)."""
+        return to_dot(self._last())
+
+
+def jit(fn=None, *, passes: tuple[str, ...] = PASSES):
+    """Compile an eager step (a function over Tensors, modules and optimizers): see the module
+    docstring. ``passes=()`` replays the recorded program as it was recorded."""
+    if fn is None:
+        return lambda f: Jitted(f, passes)
+    return Jitted(fn, passes)
+
+
+def to_dot(compiled: Compiled | Jitted):
+    """A graphviz.Digraph of the compiled program: one node per numpy call (labelled with
+    the call, the engine op it came from and its buffer), edges from the values it reads
+    (an in-place call reads the value it overwrites); the user's arrays as boxes, read at
+    the top and, where the step updates them in place, again at the bottom (dashed)."""
+    import graphviz
+
+    if isinstance(compiled, Jitted):
+        compiled = compiled._last()
+    plan = compiled.plan
+    names = plan.program.names
+    dot = graphviz.Digraph("jit", graph_attr={"rankdir": "TB", "nodesep": "0.15", "ranksep": "0.25"})
+    dot.attr("node", fontname="Helvetica", fontsize="10")
+    writer: dict = {}
+    external = plan.program.external()
+    for v, _, _ in plan.program.reads:
+        node = f"in_{id(v)}"
+        dot.node(
+            node,
+            f"{names.get(v, v.label)}\n{list(v.value.shape)}",
+            shape="box",
+            style="filled",
+            fillcolor="#dde8f5",
+        )
+        writer[v] = node
+    for i, ins in enumerate(plan.instrs):
+        node = f"i{i}"
+        color = {"forward": "#ffffff", "vjp": "#fdebd0", "step": "#d5f5e3"}.get(ins.phase, "#eeeeee")
+        target = plan.buffers.get(ins.out) if ins.out is not None else None
+        label = f"{ins.name}\n{ins.op} {ins.phase}" + (f"\nout={target}" if target else "")
+        dot.node(
+            node,
+            label,
+            shape="ellipse" if ins.kind != "guard" else "diamond",
+            style="filled",
+            fillcolor=color,
+        )
+        for v in ins.inputs():
+            if v in writer:
+                dot.edge(writer[v], node)
+        if ins.out is not None:
+            if ins.inplace and ins.out in external:  # the user's array, updated in place
+                after = f"out_{id(ins.out)}"
+                label = f"{names.get(ins.out, ins.out.label)}\n(updated)"
+                dot.node(after, label, shape="box", style="filled", fillcolor="#dde8f5")
+                dot.edge(node, after, style="dashed")
+                writer[ins.out] = after
+            else:
+                writer[ins.out] = node
+    return dot

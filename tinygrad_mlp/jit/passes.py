@@ -1,0 +1,410 @@
+"""The compiler's passes: each a small function over the recorded program.
+
+A pass takes a :class:`Plan` (the program plus where each value is stored) and changes it
+in place; :func:`measure` counts what a pass bought (numpy calls, arrays allocated per
+call and their bytes, preallocated buffers, peak live bytes). In order:
+
+- ``dce``: dead-code elimination. A value no output needs is not computed: gradients of
+  tensors nobody reads after the step (an input batch that requires grad, the ``.grad``
+  the backward pass keeps for every intermediate tensor), unused forward values.
+- ``fold``: constant folding. A call whose inputs are all known when compiling runs then
+  (``zeros_like`` of a traced array is a constant of its shape); a constant array holding
+  one value repeated (the broadcast gradient of a sum) becomes that one number.
+- ``optimizer``: the optimizer's scratch arrays (``opt._scratch``) become temporaries of
+  the program, so ``np.multiply(g, lr, out=tmp); np.subtract(W, tmp, out=W)`` shares one
+  ``tmp`` across parameters (buffer planning then places it) instead of one per parameter.
+- ``inplace``: an elementwise call whose input dies at that call writes its result into
+  that input (``np.negative(h, out=h)``): chains of elementwise calls run in place.
+- ``buffers``: buffer planning (as XLA's buffer assignment): every remaining new array a
+  ufunc, matmul or reduction makes is written with ``out=`` into a preallocated buffer;
+  a buffer is reused once the value in it is dead (liveness over the straight-line
+  program); values that leave the step (gradients) are new arrays at every call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .capture import Program
+from .trace import Instr, Var
+
+PASSES = ("dce", "fold", "optimizer", "inplace", "buffers")
+_ELEMENTWISE_OUT = ("__call__",)
+
+
+@dataclass
+class Plan:
+    """A program and its storage: ``into[v]`` is the Var whose array ``v`` is written into
+    (in-place rewrites), ``buffers[v]`` the name of the buffer view a new value goes to,
+    ``arrays[name]`` that view's (flat buffer, shape, dtype)."""
+
+    program: Program
+    into: dict = field(default_factory=dict)
+    buffers: dict = field(default_factory=dict)  # Var -> buffer name
+    arrays: dict = field(default_factory=dict)  # buffer name -> preallocated array
+    removed: dict = field(default_factory=dict)  # pass -> what it removed or changed (for reports)
+    sizes: list = field(default_factory=list)  # bytes of each flat buffer (allocated at the first run)
+
+    @property
+    def instrs(self) -> list[Instr]:
+        """The program's instructions."""
+        return self.program.instrs
+
+
+def _base(instrs: list[Instr]) -> dict:
+    """Var -> the Var owning its memory (a view's base, followed to the end)."""
+    base: dict = {}
+    for ins in instrs:
+        if ins.out is not None and not ins.inplace and ins.views:
+            base[ins.out] = base.get(ins.views[0], ins.views[0])
+    return base
+
+
+def storage(plan: Plan, v: Var, base: dict | None = None) -> Var:
+    """The Var whose memory ``v`` lives in (through views and in-place rewrites)."""
+    base = _base(plan.instrs) if base is None else base
+    seen = 0
+    while seen < 64:
+        nxt = plan.into.get(v)
+        if nxt is None:
+            nxt = base.get(v)
+        if nxt is None:
+            return v
+        v, seen = nxt, seen + 1
+    return v
+
+
+def last_uses(plan: Plan) -> dict:
+    """Storage -> index of the last instruction touching it (outputs: past the end)."""
+    base = _base(plan.instrs)
+    last: dict = {}
+    for i, ins in enumerate(plan.instrs):
+        for v in ins.inputs() + ([ins.out] if ins.out is not None else []):
+            last[storage(plan, v, base)] = i
+    end = len(plan.instrs)
+    for v in plan.program.outputs():
+        last[storage(plan, v, base)] = end
+    for v in plan.program.external():
+        last[storage(plan, v, base)] = end
+    return last
+
+
+def _effect(plan: Plan, ins: Instr, base: dict, external: set) -> bool:
+    """A guard, or a write into the user's arrays (a parameter, the optimizer's state)."""
+    if ins.kind == "guard":
+        return True
+    if ins.out is None or not ins.inplace:
+        return False
+    root = storage(plan, ins.out, base)
+    return root in external and root not in plan.program.private
+
+
+# ---------------------------------------------------------------- dce
+
+
+def dce(plan: Plan) -> None:
+    """Drop every instruction whose result no output, later instruction or effect needs."""
+    instrs = plan.instrs
+    base = _base(instrs)
+    external = plan.program.external()
+    live = {storage(plan, v, base) for v in plan.program.outputs()}  # memory read later
+    wanted = set(plan.program.outputs())  # values read later
+    keep = []
+    dropped = []
+    for ins in reversed(instrs):
+        root = storage(plan, ins.out, base) if ins.out is not None else None
+        view = ins.out is not None and not ins.inplace and ins.views
+        needed = ins.out in wanted if view else root is not None and root in live
+        if _effect(plan, ins, base, external) or needed:
+            keep.append(ins)
+            if ins.out is not None and not ins.inplace and not ins.views:
+                live.discard(root)  # made here: nothing before needs it
+            wanted.update(ins.inputs())
+            live.update(storage(plan, v, base) for v in ins.inputs())
+        else:
+            dropped.append(ins)
+    plan.program.instrs = keep[::-1]
+    plan.removed["dce"] = [f"{i.name} ({i.op} {i.phase})" for i in reversed(dropped)]
+    used = set()
+    for ins in plan.program.instrs:
+        used.update(ins.inputs())
+        if ins.out is not None:
+            used.add(ins.out)
+    used.update(plan.program.outputs())
+    plan.program.reads = [r for r in plan.program.reads if r[0] in used or r[2] is None or r[2].lifted]
+
+
+# ---------------------------------------------------------------- fold
+
+_LIKE = {np.zeros_like, np.ones_like, np.full_like}
+
+
+def _written_later(instrs: list[Instr], k: int, v: Var) -> bool:
+    return any(ins.inplace and ins.out is v for ins in instrs[k + 1 :]) or any(
+        any(x is v for x in ins.views) for ins in instrs[k + 1 :]
+    )
+
+
+def _substitute(obj, table: dict):
+    if isinstance(obj, Var):
+        return table.get(obj, obj)
+    if isinstance(obj, tuple):
+        return tuple(_substitute(x, table) for x in obj)
+    if isinstance(obj, list):
+        return [_substitute(x, table) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _substitute(x, table) for k, x in obj.items()}
+    return obj
+
+
+def _has_var(obj) -> bool:
+    found: list = []
+    from .trace import _collect
+
+    _collect(obj, found)
+    return bool(found)
+
+
+def fold(plan: Plan) -> None:
+    """Constant folding: evaluate what is known when compiling; one repeated value as a number."""
+    instrs = plan.instrs
+    outputs = set(plan.program.outputs())
+    table: dict = {}
+    keep, notes = [], []
+    for k, ins in enumerate(instrs):
+        ins.args, ins.kwargs = _substitute(ins.args, table), _substitute(ins.kwargs, table)
+        out = ins.out
+        foldable = (
+            ins.kind == "call"
+            and not ins.inplace
+            and out not in outputs
+            and not _written_later(instrs, k, out)
+            and (ins.fn in _LIKE or not _has_var((ins.args, ins.kwargs)))
+        )
+        if foldable:
+            value = out.value.copy()
+            value.flags.writeable = False
+            table[out] = value
+            notes.append(f"{ins.name} -> constant {value.shape}")
+            continue
+        if (
+            ins.kind == "call"
+            and isinstance(ins.fn, np.ufunc)
+            and ins.name.count(".") == 1
+            and ins.fn is not np.matmul
+        ):
+            args = list(ins.args)
+            for j, a in enumerate(args):
+                if isinstance(a, np.ndarray) and a.size >= 1 and np.all(a == a.flat[0]):
+                    rest = [
+                        np.shape(x.value if isinstance(x, Var) else x) for i, x in enumerate(args) if i != j
+                    ]
+                    if np.broadcast_shapes(*rest, ()) == out.shape:
+                        args[j] = a.dtype.type(a.flat[0])
+                        if a.ndim:
+                            notes.append(f"{ins.name}: constant {a.shape} of {a.flat[0]!r} -> the number")
+            ins.args = tuple(args)
+        keep.append(ins)
+    plan.program.instrs = keep
+    plan.removed["fold"] = notes
+
+
+# ---------------------------------------------------------------- optimizer
+
+
+def optimizer(plan: Plan) -> None:
+    """The optimizer's private scratch arrays become the program's own temporaries: each
+    full overwrite of a scratch array starts a new value, which buffer planning places."""
+    private = plan.program.private
+    if not private:
+        plan.removed["optimizer"] = []
+        return
+    current: dict = {}
+    notes = []
+    for ins in plan.instrs:
+        ins.args, ins.kwargs = _substitute(ins.args, current), _substitute(ins.kwargs, current)
+        out = ins.out
+        if (
+            ins.kind == "call"
+            and ins.inplace
+            and out in private
+            and isinstance(ins.fn, np.ufunc)
+            and not any(x is out for x in ins.inputs()[:-1])
+            and np.broadcast_shapes(*[np.shape(_val(a)) for a in ins.args]) == out.shape
+        ):
+            fresh = Var(np.empty_like(out.value), "tmp")
+            current[out] = fresh
+            ins.out, ins.inplace, ins.views = fresh, False, ()
+            notes.append(f"{ins.name} ({ins.op} {ins.phase}) into a temporary, not the optimizer's scratch")
+        elif ins.inplace and out in current:
+            ins.out = current[out]
+    # scratch the optimizer made inside the step (np.empty_like) and no longer used: gone
+    plan.program.instrs = [
+        ins for ins in plan.instrs if not (ins.out in current and not ins.inplace and ins.fn is np.empty_like)
+    ]
+    plan.program.reads = [r for r in plan.program.reads if r[0] not in private or r[0] not in current]
+    plan.program.private = {v for v in private if v not in current}
+    plan.removed["optimizer"] = notes
+
+
+def _val(x):
+    return x.value if isinstance(x, Var) else x
+
+
+# ---------------------------------------------------------------- inplace
+
+
+def _owned(plan: Plan, v: Var, base: dict, made: set) -> bool:
+    """A value the step itself made (not a view, not the user's array)."""
+    return v in made and storage(plan, v, base) is v
+
+
+def inplace(plan: Plan) -> None:
+    """Elementwise chains in place: a ufunc whose same-shaped input dies here writes into it."""
+    instrs = plan.instrs
+    base = _base(instrs)
+    last = last_uses(plan)
+    made = {ins.out for ins in instrs if ins.out is not None and not ins.inplace and not ins.views}
+    notes = []
+    for i, ins in enumerate(instrs):
+        out = ins.out
+        if not (
+            ins.kind == "call"
+            and not ins.inplace
+            and isinstance(ins.fn, np.ufunc)
+            and ins.name.count(".") == 1
+            and ins.fn is not np.matmul
+            and out in made
+            and not ins.scalar
+        ):
+            continue
+        for a in ins.inputs():
+            root = storage(plan, a, base)
+            if (
+                _owned(plan, root, base, made)
+                and root.value.shape == out.shape
+                and root.value.dtype == out.dtype
+                and a.value.shape == out.shape
+                and last.get(root) == i
+            ):
+                plan.into[out] = root
+                last[root] = last.get(out, i)
+                notes.append(f"{ins.name} ({ins.op} {ins.phase}) writes into its input {a.label or '?'}")
+                break
+    plan.removed["inplace"] = notes
+
+
+# ---------------------------------------------------------------- buffers
+
+_REDUCE_METHODS = ("sum", "max", "min")
+# Values of at least this many bytes are not kept in buffers between calls: numpy allocates
+# them and the generated code deletes them after their last use, so a large network's step
+# holds no more than the eager one (allocating a large array costs little beside the
+# products that fill it; for small ones the allocation is what costs).
+LARGE = 1 << 20
+GROW = True
+
+
+def _plannable(ins: Instr) -> bool:
+    if ins.out is None or ins.inplace or ins.views or ins.out.value.ndim == 0:
+        return False  # (a 0-d value costs nothing to make; the guards read theirs inline)
+    if ins.kind == "call" and isinstance(ins.fn, np.ufunc):
+        return ins.name.count(".") == 1 or ins.name.endswith(".reduce")
+    return ins.kind == "method" and ins.name in _REDUCE_METHODS
+
+
+def buffers(plan: Plan) -> None:
+    """Buffer planning (as XLA's buffer assignment): each new array of a ufunc, matmul or
+    reduction goes into a preallocated buffer with ``out=``. Buffers are flat bytes; a value
+    takes the smallest free buffer that holds it (growing one if none does), as a view of
+    its shape, and frees it after its last use, so values of different shapes share memory.
+    Values that leave the step (the gradients in ``.grad``, what it returns, new optimizer
+    state) are new arrays at every call, as in the eager step: a ``.grad`` kept from one call
+    is never overwritten by the next."""
+    instrs = plan.instrs
+    base = _base(instrs)
+    last = last_uses(plan)
+    outputs = {storage(plan, v, base) for v in plan.program.outputs()}
+    sizes: list[int] = []  # bytes of each flat buffer
+    owner: dict = {}  # Var -> flat buffer index
+    free: list[int] = []
+    dying: dict = {}  # instruction index -> buffers freed after it
+    for i, ins in enumerate(instrs):
+        out = ins.out
+        if (
+            _plannable(ins)
+            and storage(plan, out, base) is out
+            and out not in outputs
+            and out.value.nbytes < LARGE
+        ):
+            need = out.value.nbytes
+            fits = [k for k in free if sizes[k] >= need]
+            if fits:  # the smallest free buffer that holds it
+                k = min(fits, key=lambda j: sizes[j])
+                free.remove(k)
+            elif free and GROW:  # else the largest free one, grown
+                k = max(free, key=lambda j: sizes[j])
+                free.remove(k)
+                sizes[k] = need
+            else:
+                k = len(sizes)
+                sizes.append(need)
+            owner[out] = k
+            dying.setdefault(last.get(out, i), []).append(k)
+        free.extend(dying.pop(i, []))
+    for v, k in owner.items():
+        shape, dtype = v.value.shape, v.value.dtype
+        name = f"B{k}_" + ("x".join(map(str, shape)) or "0d") + f"_{dtype.name}"
+        plan.arrays.setdefault(name, (k, shape, dtype))
+        plan.buffers[v] = name
+    plan.sizes = sizes
+    plan.removed["buffers"] = [
+        f"{len(owner)} arrays written with out= into {len(sizes)} buffers ({sum(sizes)} bytes)"
+    ]
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def measure(plan: Plan) -> dict:
+    """Numpy calls, arrays allocated per call (and bytes), preallocated buffers (and
+    bytes: the optimizer's scratch arrays count while the step uses them), and the peak
+    bytes alive during a call (buffers included, parameters and arguments not)."""
+    instrs = plan.instrs
+    base = _base(instrs)
+    last = last_uses(plan)
+    calls = sum(1 for ins in instrs if ins.kind not in ("guard", "python"))
+    alloc, alloc_bytes, live, peak = 0, 0, 0, 0
+    buffer_bytes = sum(plan.sizes)
+    # the optimizer's own scratch arrays, while the step still uses them, are its memory too
+    buffer_bytes += sum(
+        v.value.nbytes for v in plan.program.private if any(r[0] is v for r in plan.program.reads)
+    )
+    frees: dict = {}
+    for i, ins in enumerate(instrs):
+        out = ins.out
+        if (
+            out is not None
+            and not ins.inplace
+            and storage(plan, out, base) is out
+            and out not in plan.buffers
+        ):
+            alloc += 1
+            alloc_bytes += out.value.nbytes
+            live += out.value.nbytes
+            frees.setdefault(last.get(out, i), []).append(out.value.nbytes)
+        peak = max(peak, live)
+        live -= sum(frees.pop(i, []))
+    return {
+        "calls": calls,
+        "allocations": alloc,
+        "allocated_bytes": alloc_bytes,
+        "buffers": len(plan.sizes),
+        "buffer_bytes": buffer_bytes,
+        "peak_bytes": buffer_bytes + peak,
+    }
+
+
+PASS_FUNCTIONS = {"dce": dce, "fold": fold, "optimizer": optimizer, "inplace": inplace, "buffers": buffers}
