@@ -453,10 +453,13 @@ class Tensor:
 
     clone = copy
 
-    def astype(self, dtype) -> Tensor:
-        """The values in another float dtype, recorded (the gradient is cast back)."""
+    def astype(self, dtype, copy: bool = True) -> Tensor:
+        """The values in another float dtype, recorded (the gradient is cast back). As
+        numpy's, ``copy=False`` gives the tensor itself when it has that dtype already."""
         if np.dtype(dtype).kind != "f":
             raise TypeError(f"astype: a Tensor holds floats; got dtype {np.dtype(dtype)}")
+        if not copy and np.dtype(dtype) == self.data.dtype:
+            return self
         return _apply(ops.Cast, self, dtype=np.dtype(dtype))
 
     def dot(self, other) -> Tensor:
