@@ -1,0 +1,274 @@
+"""Running a learner's forward on Tensors as it is written, and replaying its random draws.
+
+Inside :func:`recording` (the check's own run of the forward on Tensors, nothing else):
+
+- ``np.zeros``, ``np.empty``, ``np.ones``, ``np.full`` and their ``*_like`` give float
+  arrays as :class:`Filled` Tensors (no graph yet), so that an array filled in a loop
+  (``out[n, f, i, j] = np.sum(...)``, im2col's ``col``, a stable sigmoid's
+  ``z = np.zeros_like(x); z[mask] = ...``) records each assignment instead of numpy
+  turning the Tensor into numbers and cutting the graph. Integer and bool arrays stay
+  numpy arrays (labels, masks, indices).
+- ``ndarray op= Tensor`` (``h = np.zeros(3) + 0; h += t``) gives the Tensor ``h + t``:
+  Python binds the result of ``+=`` to the name.
+- A Tensor that needs a graph and is turned into numbers anyway (``np.asarray(t)``,
+  ``float(t)``, ``t.item()``, an ndarray method such as ``a.dot(t)``, or a write of a
+  Tensor into a numpy array made some other way) is recorded as a *cut*, with the
+  learner's ``file:line`` and code, for the report; the run goes on.
+
+Random draws: :class:`RandomReplay` sets numpy's global generator, and every
+``Generator`` or ``RandomState`` the learner's module holds, back to the state they
+had when the check started, before each run of the forward (hand-written, on Tensors,
+and each central difference), so a forward that draws a dropout mask is one fixed
+function within the check; afterwards they are left as they were before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import linecache
+import os
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import numpy_api
+from ..tensor import Tensor
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NUMPY = os.path.dirname(os.path.abspath(np.__file__))
+_LOCK = threading.Lock()
+
+
+def learner_line(skip_frames: int = 1) -> str:
+    """``file:line: code`` of the innermost frame outside this package and numpy: the
+    learner's line that is running now."""
+    frame = inspect.currentframe()
+    for _ in range(skip_frames):
+        frame = frame.f_back if frame is not None else None
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not (path.startswith(_PACKAGE + os.sep) or path.startswith(_NUMPY + os.sep)):
+            break
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown line>"
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}: {code}"
+
+
+def traceback_line(exc: BaseException) -> str:
+    """``file:line: code`` of the innermost frame of ``exc``'s traceback in the learner's
+    code (outside this package and numpy), or empty."""
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        path = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not (path.startswith(_PACKAGE + os.sep) or path.startswith(_NUMPY + os.sep)):
+            code = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
+            found = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}: {code}"
+        tb = tb.tb_next
+    return found
+
+
+class Filled(Tensor):
+    """A float array made by ``np.zeros`` (and the like) inside :func:`recording`: a
+    Tensor without a graph until something is assigned into it. Methods numpy arrays
+    have and Tensors do not (``fill``, ``argmax``, ``tolist`` ...) run on its values
+    while it has no graph."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or self.requires_grad:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r} (an array from np.zeros or the "
+                f"like, once a Tensor is written into it, is a Tensor: numpy's {name} cannot be recorded)"
+            )
+        return getattr(self.data, name)
+
+
+def _filled(arr):
+    if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
+        return Filled(arr)
+    return arr
+
+
+def _maker(original):
+    def make(*args, **kwargs):
+        return _filled(original(*args, **kwargs))
+
+    make.__wrapped__ = original
+    return make
+
+
+def _like_maker(original):
+    def make(a, *args, **kwargs):
+        if isinstance(a, Tensor):
+            a = a.data
+        return _filled(original(a, *args, **kwargs))
+
+    make.__wrapped__ = original
+    return make
+
+
+_MAKERS = ("zeros", "empty", "ones", "full")
+_LIKE = ("zeros_like", "empty_like", "ones_like", "full_like")
+
+
+@dataclass
+class Recording:
+    """What :func:`recording` saw: the places where a Tensor was turned into numbers."""
+
+    cuts: list[str] = field(default_factory=list)
+
+    def cut(self, what: str) -> None:
+        line = f"{what} at {learner_line(3)}"
+        if line not in self.cuts:
+            self.cuts.append(line)
+
+
+@contextlib.contextmanager
+def recording():
+    """Inside the block, the forward's numpy patterns record on Tensors (module
+    docstring); yields a :class:`Recording`. Restores numpy and Tensor on exit."""
+    seen = Recording()
+    array, flt, item = Tensor.__array__, Tensor.__float__, Tensor.item
+    ufunc = numpy_api.array_ufunc
+
+    def traced_array(self, dtype=None, copy=None):
+        if self.requires_grad:
+            seen.cut("a Tensor turned into a numpy array (np.asarray, an ndarray method, or a write into an array)")
+        return array(self, dtype, copy)
+
+    def traced_float(self):
+        if self.requires_grad:
+            seen.cut("float() of a Tensor")
+        return flt(self)
+
+    def traced_item(self):
+        if self.requires_grad:
+            seen.cut(".item() of a Tensor")
+        return item(self)
+
+    def traced_ufunc(uf, method, inputs, kwargs):
+        out = kwargs.get("out")
+        if method == "__call__" and out is not None and len(out) == 1 and out[0] is inputs[0]:
+            if isinstance(out[0], np.ndarray):  # ndarray op= Tensor: the name gets the new Tensor
+                rest = {k: v for k, v in kwargs.items() if k != "out"}
+                return ufunc(uf, method, inputs, rest)
+        return ufunc(uf, method, inputs, kwargs)
+
+    with _LOCK:
+        saved = {name: getattr(np, name) for name in (*_MAKERS, *_LIKE)}
+        try:
+            for name in _MAKERS:
+                setattr(np, name, _maker(saved[name]))
+            for name in _LIKE:
+                setattr(np, name, _like_maker(saved[name]))
+            Tensor.__array__, Tensor.__float__, Tensor.item = traced_array, traced_float, traced_item
+            numpy_api.array_ufunc = traced_ufunc
+            yield seen
+        finally:
+            for name, fn in saved.items():
+                setattr(np, name, fn)
+            Tensor.__array__, Tensor.__float__, Tensor.item = array, flt, item
+            numpy_api.array_ufunc = ufunc
+
+
+# ---------------------------------------------------------------- random draws
+
+
+def _generators_in(namespace: dict) -> list:
+    return [
+        v for v in namespace.values() if isinstance(v, (np.random.Generator, np.random.RandomState))
+    ]
+
+
+def _state(gen):
+    if isinstance(gen, np.random.Generator):
+        return gen.bit_generator.state
+    return gen.get_state()
+
+
+def _set_state(gen, state) -> None:
+    if isinstance(gen, np.random.Generator):
+        gen.bit_generator.state = state
+    else:
+        gen.set_state(state)
+
+
+def _same_state(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+class RandomReplay:
+    """Numpy's global generator and the generators in the learner's modules, set back
+    to their starting state before each run of the forward (module docstring)."""
+
+    def __init__(self, code: list) -> None:
+        namespaces, seen = [], set()
+        for fn in code:
+            fn = getattr(fn, "__func__", fn)
+            for ns in (getattr(fn, "__globals__", None),):
+                if isinstance(ns, dict) and id(ns) not in seen:
+                    seen.add(id(ns))
+                    namespaces.append(ns)
+            for cell in getattr(fn, "__closure__", None) or ():
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                if isinstance(value, (np.random.Generator, np.random.RandomState)):
+                    namespaces.append({"": value})
+        gens = [g for ns in namespaces for g in _generators_in(ns)]
+        self.sources = [("numpy's global generator (np.random.rand, randn, ...)", np.random.mtrand._rand)]
+        self.sources += [(f"a {type(g).__name__} in the learner's module", g) for g in gens]
+        self.start = [_state(g) for _, g in self.sources]
+        self.drawn: set[str] = set()
+
+    def reset(self) -> None:
+        for (_, gen), state in zip(self.sources, self.start):
+            _set_state(gen, state)
+
+    def note_draws(self) -> None:
+        """After a run: remember which generators it drew from."""
+        for (what, gen), state in zip(self.sources, self.start):
+            if not _same_state(_state(gen), state):
+                self.drawn.add(what)
+
+    @contextlib.contextmanager
+    def run(self):
+        """One run of the forward from the starting states."""
+        self.reset()
+        try:
+            yield
+        finally:
+            self.note_draws()
+
+    def restore(self) -> None:
+        """The generators as they were before the check."""
+        self.reset()
+
+
+def generators_held(obj, _seen: set | None = None, _depth: int = 0) -> list:
+    """The ``Generator``/``RandomState`` objects an object holds (in attributes, lists,
+    dicts), each once."""
+    from .adapters import children, descend
+
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen or _depth > 10:
+        return []
+    seen.add(id(obj))
+    found = []
+    for _, value in children(obj):
+        if isinstance(value, (np.random.Generator, np.random.RandomState)):
+            found.append(value)
+        elif descend(value):
+            found += generators_held(value, seen, _depth + 1)
+    return found
