@@ -3,6 +3,7 @@
     from tinygrad_mlp import Tensor, no_grad
     from tinygrad_mlp import nn, optim
     from tinygrad_mlp import grad, func     # higher derivatives, forward mode
+    from tinygrad_mlp import check_backward  # your own numpy layer's backward, checked
 
 The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd``
 (the backward pass); see the README's architecture section for the module map.
@@ -10,6 +11,7 @@ The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd
 
 from . import func
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
+from .layercheck import check_backward
 from .ops import Function, ShapeError
 from .tensor import Tensor
 
@@ -24,6 +26,7 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "detect_anomaly",
+    "check_backward",
     "ShapeError",
     "__version__",
 ]

@@ -85,7 +85,9 @@ def _inputs64(inputs: tuple, names: list[str]) -> list:
     out = []
     for name, x in zip(names, inputs):
         if isinstance(x, Tensor):
-            raise LayerCheckError(f"check_backward: input {name} is a Tensor; pass numpy arrays, as to your code")
+            raise LayerCheckError(
+                f"check_backward: input {name} is a Tensor; pass numpy arrays, as to your code"
+            )
         if isinstance(x, np.ndarray):
             x = x.astype(np.float64) if x.dtype.kind == "f" else x.copy()
         out.append(x)
@@ -124,7 +126,11 @@ def _zero_old_grads(state, params: _Params) -> None:
         for path in paths:
             for where in (grad_path(path), grads_path(path)):
                 old = lookup(state, where) if where else None
-                if isinstance(old, np.ndarray) and old.dtype.kind == "f" and old.shape == get(state, path).shape:
+                if (
+                    isinstance(old, np.ndarray)
+                    and old.dtype.kind == "f"
+                    and old.shape == get(state, path).shape
+                ):
                     old[...] = 0.0
 
 
@@ -157,7 +163,7 @@ class _Hand:
         before = {c: get(state, c) for c in params.paths}
         gens = [(g, _gen_state(g)) for g in generators_held(state)] if state is not None else []
         try:
-            with replay.run():
+            with replay.run(), recording(replay.swap, tensors=False):
                 run, douts = subject.hand(state, fresh(xs), lambda outs: _douts(subject, outs, dout, seed))
         except LayerCheckError:
             raise
@@ -178,9 +184,7 @@ class _Hand:
         names = subject.input_names
         if run.returned is None and subject.style == "object":
             # a backward that stores the input gradient on the object (self.dx) instead of returning it
-            stored = {
-                i: lookup(state, "d" + n) for i, n in enumerate(names) if isinstance(xs[i], np.ndarray)
-            }
+            stored = {i: lookup(state, "d" + n) for i, n in enumerate(names) if isinstance(xs[i], np.ndarray)}
             self.input_grads = {i: g for i, g in stored.items() if _is_float_grad(g)}
             self.returned_none = not self.input_grads
         else:
@@ -216,15 +220,23 @@ class _Hand:
                 self.notes.append(f"{name} is a boolean mask: no gradient to check, no row")
                 self.input_grads.pop(i, None)
             elif isinstance(x, np.ndarray) and x.dtype.kind != "f":
-                ignored = "; the gradient the backward returned for it is ignored" if i in self.input_grads else ""
-                self.notes.append(f"{name} holds integers (labels or indices): no gradient to check, no row{ignored}")
+                ignored = (
+                    "; the gradient the backward returned for it is ignored" if i in self.input_grads else ""
+                )
+                self.notes.append(
+                    f"{name} holds integers (labels or indices): no gradient to check, no row{ignored}"
+                )
                 self.input_grads.pop(i, None)
             elif i in self.input_grads and not isinstance(x, np.ndarray):
                 self.notes.append(f"{name} is a {type(x).__name__}, not an array: not checked")
                 del self.input_grads[i]
             elif i not in self.input_grads and isinstance(x, np.ndarray) and not self.returned_none:
-                if not subject.backward_takes_inputs and subject.style != "loss" or i == 0:
-                    self.notes.append(f"{name}: the backward returned no gradient for it; not checked")
+                # (a whole network's gradient method returns its parameters' gradients only)
+                self.notes += (
+                    []
+                    if subject.backward_takes_inputs
+                    else [f"{name}: the backward returned no gradient for it; not checked"]
+                )
         self.input_grads = {i: np.asarray(g, dtype=np.float64) for i, g in self.input_grads.items()}
 
 
@@ -317,15 +329,22 @@ class _Traced:
         for i in sorted(wanted):
             vals[i] = self.inputs[i] = Tensor(vals[i], requires_grad=True, name=names[i])
         try:
-            with replay.run(), recording() as seen:
+            with replay.run(), recording(replay.swap) as seen:
                 outs = subject.outputs(state, vals)
         except LayerCheckError:
             raise
         except Exception as exc:
             where = traceback_line(exc)
+            at = f" (at {where})" if where else ""
+            text = str(exc)
+            if isinstance(exc, TypeError) and " is not supported on Tensors" in text:
+                call = text.split(" is not supported", 1)[0]
+                raise LayerCheckError(
+                    f"check_backward: {subject.forward_name} on Tensors: {call} cannot be recorded{at}; write "
+                    "that line with numpy functions the engine records (tinygrad_mlp.numpy_api.supported())"
+                ) from exc
             raise LayerCheckError(
-                f"check_backward: {subject.forward_name} on Tensors: {type(exc).__name__}: {exc}"
-                + (f" (at {where})" if where else "")
+                f"check_backward: {subject.forward_name} on Tensors: {type(exc).__name__}: {text}{at}"
             ) from exc
         self.cuts = seen.cuts
         if not any(isinstance(o, Tensor) for o in outs):
@@ -381,7 +400,7 @@ class _Numerical:
             arr = vals[self.index[target]] if target in self.index else get(state, target)
             arr.flat[j] += delta
         try:
-            with self.replay.run(), np.errstate(all="ignore"):
+            with self.replay.run(), recording(self.replay.swap, tensors=False), np.errstate(all="ignore"):
                 outs = self.subject.outputs(state, vals)
         except Exception as exc:
             where = traceback_line(exc)
@@ -458,7 +477,9 @@ def _grade(name, auto, hand, idx, num, numerical: _Numerical, ctx: dict) -> Grad
     num_rel, num_abs = _vs_numerical(auto, idx, num)
     if hand.shape != shape:
         problem = f"the hand-written gradient has shape {hand.shape}, but {name} has shape {shape}"
-        return GradRow(name, shape, float("inf"), float("inf"), num_rel, num_abs, float("nan"), False, problem)
+        return GradRow(
+            name, shape, float("inf"), float("inf"), num_rel, num_abs, float("nan"), False, problem
+        )
     delta = np.abs(auto - hand)
     diff = float(np.max(delta)) if auto.size else 0.0
     rel = share(diff, auto)
@@ -495,7 +516,11 @@ def _grade(name, auto, hand, idx, num, numerical: _Numerical, ctx: dict) -> Grad
         )
     if not auto_ok and not np.isnan(hand_num[0]) and close(hand_num):
         row.ok, row.verdict = True, "yes*"
-        cut = f" ({'; '.join(ctx['cuts'])})" if ctx["cuts"] else " (float(), .item() or np.asarray() on a Tensor)"
+        cut = (
+            f" ({'; '.join(ctx['cuts'])})"
+            if ctx["cuts"]
+            else " (float(), .item() or np.asarray() on a Tensor)"
+        )
         row.warning = (
             f"the hand-written gradient agrees with central differences ({hand_num[0]:.2e}), the automatic one "
             f"does not ({num_rel:.2e}): the forward run on Tensors lost part of its graph{cut}, so the automatic "
@@ -628,7 +653,9 @@ def _check(subject, xs, dout, seed, samples, tol, num_tol, eps, constants, repla
     for out, want in zip(traced.outputs, hand.outputs):
         got = out.data if isinstance(out, Tensor) else np.asarray(out, dtype=np.float64)
         if got.shape != want.shape or not np.allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True):
-            notes.append(f"{subject.forward_name} gave different values on Tensors than on arrays: check the engine")
+            notes.append(
+                f"{subject.forward_name} gave different values on Tensors than on arrays: check the engine"
+            )
             break
     auto = traced.grads
     for cut in traced.cuts:
@@ -636,9 +663,7 @@ def _check(subject, xs, dout, seed, samples, tol, num_tol, eps, constants, repla
 
     input_rows = [names[i] for i in sorted(hand.input_grads)]
     none_rows = [
-        names[i]
-        for i in sorted(traced.inputs)
-        if i not in hand.input_grads and np.any(auto[names[i]] != 0)
+        names[i] for i in sorted(traced.inputs) if i not in hand.input_grads and np.any(auto[names[i]] != 0)
     ]
     forgot = [p for p in hand.no_grad if p in traced.tensors and np.any(auto[p] != 0)]
     unused = [p for p in hand.no_grad if p in traced.tensors and p not in forgot]
@@ -717,7 +742,9 @@ def _constants(subject: Subject, constants) -> frozenset[str]:
     return frozenset(constants)
 
 
-def trace_layer(layer, *inputs, forward: str = "forward", backward: str = "backward", seed: int = 0) -> Tensor:
+def trace_layer(
+    layer, *inputs, forward: str = "forward", backward: str = "backward", seed: int = 0
+) -> Tensor:
     """Run ``layer``'s own forward code on Tensors (a float64 copy) and return the
     output Tensor (the first, for several): the graph :func:`check_backward`
     differentiates, for ``viz.draw_graph``. Parameters are leaves named by path

@@ -52,6 +52,7 @@ def descend(value) -> bool:
 
 
 def children(obj) -> Iterator[tuple[str, object]]:
+    """(key, value) of what a list, tuple, dict or object holds."""
     if isinstance(obj, (list, tuple)):
         yield from ((str(i), v) for i, v in enumerate(obj))
     elif isinstance(obj, dict):
@@ -79,6 +80,7 @@ def float_arrays(obj, prefix: str = "", _seen: set | None = None, _depth: int = 
 
 
 def get(root, path: str):
+    """The value at ``path`` (``layers.0.W``) under ``root``."""
     obj = root
     for part in path.split("."):
         if isinstance(obj, (list, tuple)):
@@ -107,6 +109,7 @@ def put(root, path: str, value) -> None:
 
 
 def lookup(root, path: str):
+    """The value at ``path``, or None where there is none."""
     try:
         return get(root, path)
     except (AttributeError, KeyError, IndexError, ValueError, TypeError):
@@ -245,6 +248,7 @@ def _as_douts(douts: list[np.ndarray]) -> list:
 
 
 def object_subject(layer, n_inputs: int, forward: str, backward: str) -> Subject:
+    """An object with ``forward`` and ``backward`` methods (any names)."""
     fwd, bwd = _method(layer, forward, "forward"), _method(layer, backward, "backward")
     names = signature_names(fwd, n_inputs)
     # a backward taking the forward's own inputs (gradient(x, t)) recomputes; else it takes douts
@@ -278,6 +282,7 @@ def object_subject(layer, n_inputs: int, forward: str, backward: str) -> Subject
 
 
 def pair_subject(pair: tuple, n_inputs: int) -> Subject:
+    """A function pair ``(f_forward, f_backward)`` passing a cache."""
     f_forward, f_backward = pair
     for fn, role in ((f_forward, "forward"), (f_backward, "backward")):
         if not callable(fn):
@@ -286,7 +291,9 @@ def pair_subject(pair: tuple, n_inputs: int) -> Subject:
                 f"{type(fn).__name__}, not a function"
             )
     title = f"{getattr(f_forward, '__name__', 'forward')}/{getattr(f_backward, '__name__', 'backward')}"
-    subject = Subject(title, None, signature_names(f_forward, n_inputs), [f_forward, f_backward], style="pair")
+    subject = Subject(
+        title, None, signature_names(f_forward, n_inputs), [f_forward, f_backward], style="pair"
+    )
     subject.forward_name = getattr(f_forward, "__name__", "forward")
 
     def run_forward(st, xs):
@@ -305,12 +312,15 @@ def pair_subject(pair: tuple, n_inputs: int) -> Subject:
 
 
 def loss_subject(fn, n_inputs: int) -> Subject:
+    """A function (or a model's bound method) returning ``(loss, grads)``."""
     owner = getattr(fn, "__self__", None)
     bound = owner is not None and not isinstance(owner, types.ModuleType)
     name = getattr(fn, "__name__", "loss")
     title = f"{type(owner).__name__}.{name}" if bound else name
     state = to_float64(owner) if bound else None
-    subject = Subject(title, state, signature_names(fn, n_inputs), [getattr(fn, "__func__", fn)], style="loss")
+    subject = Subject(
+        title, state, signature_names(fn, n_inputs), [getattr(fn, "__func__", fn)], style="loss"
+    )
     subject.forward_name = title
 
     def run_forward(st, xs):

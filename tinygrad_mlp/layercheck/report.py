@@ -140,6 +140,7 @@ class LayerReport:
 
     @property
     def out_shapes(self) -> list[tuple[int, ...]]:
+        """The shape of each output (one for most layers)."""
         return self.out_shape if isinstance(self.out_shape, list) else [self.out_shape]
 
     def __str__(self) -> str:
@@ -178,8 +179,11 @@ def share(diff: float, auto: np.ndarray) -> float:
 
 
 def share_text(of: float) -> str:
+    """A :func:`share` in words."""
     if np.isinf(of):
         return "the automatic gradient is 0 there"
-    return f"{of:.1%} of the automatic gradient's largest entry" if of >= 0.01 else (
-        f"{of:.2e} of the automatic gradient's largest entry"
+    return (
+        f"{of:.1%} of the automatic gradient's largest entry"
+        if of >= 0.01
+        else (f"{of:.2e} of the automatic gradient's largest entry")
     )

@@ -28,7 +28,10 @@ import contextlib
 import inspect
 import linecache
 import os
+import site
+import sys
 import threading
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,25 +90,28 @@ class Filled(Tensor):
         return getattr(self.data, name)
 
 
-def _filled(arr):
+def _float64(arr, tensors: bool):
+    """A float array made by the learner's code, in float64 (the check runs everything in
+    float64: ``np.empty((N, T, H), dtype='f')`` would round each value to float32), and,
+    on the Tensor run, as a :class:`Filled` Tensor."""
     if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
-        return Filled(arr)
+        if arr.dtype != np.float64:
+            arr = arr.astype(np.float64)
+        return Filled(arr) if tensors else arr
     return arr
 
 
-def _maker(original):
+def _maker(original, tensors: bool):
     def make(*args, **kwargs):
-        return _filled(original(*args, **kwargs))
+        return _float64(original(*args, **kwargs), tensors)
 
     make.__wrapped__ = original
     return make
 
 
-def _like_maker(original):
+def _like_maker(original, tensors: bool):
     def make(a, *args, **kwargs):
-        if isinstance(a, Tensor):
-            a = a.data
-        return _filled(original(a, *args, **kwargs))
+        return _float64(original(a.data if isinstance(a, Tensor) else a, *args, **kwargs), tensors)
 
     make.__wrapped__ = original
     return make
@@ -115,6 +121,74 @@ _MAKERS = ("zeros", "empty", "ones", "full")
 _LIKE = ("zeros_like", "empty_like", "ones_like", "full_like")
 
 
+class _NumpyView(types.ModuleType):
+    """numpy as the learner's code sees it during a run: the array makers wrapped,
+    everything else numpy's own (numpy itself, and the engine, keep the real ones)."""
+
+    def __init__(self, tensors: bool) -> None:
+        super().__init__("numpy")
+        for name in _MAKERS:
+            setattr(self, name, _maker(getattr(np, name), tensors))
+        for name in _LIKE:
+            setattr(self, name, _like_maker(getattr(np, name), tensors))
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+
+_VIEWS = {True: _NumpyView(True), False: _NumpyView(False)}
+_ROOTS = tuple(
+    os.path.abspath(p) + os.sep
+    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), _PACKAGE, _NUMPY}
+    if p
+)
+
+
+def learner_namespaces(code: list) -> list[dict]:
+    """The globals of the learner's modules: those of ``code`` (the functions checked),
+    ``__main__`` (a notebook, a script) and every imported module outside Python,
+    site-packages, numpy and this package (a helper such as ``im2col`` in another file)."""
+    found: dict[int, dict] = {}
+    for fn in code:
+        ns = getattr(getattr(fn, "__func__", fn), "__globals__", None)
+        if isinstance(ns, dict):
+            found[id(ns)] = ns
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name == "__main__" or (path and not os.path.abspath(path).startswith(_ROOTS)):
+            ns = getattr(module, "__dict__", None)
+            if isinstance(ns, dict):
+                found[id(ns)] = ns
+    return list(found.values())
+
+
+class NumpySwap:
+    """Where the learner's modules name numpy (``np``) or one of its array makers
+    (``from numpy import zeros``): swapped for :class:`_NumpyView` during a run."""
+
+    def __init__(self, code: list) -> None:
+        makers = {id(getattr(np, n)): n for n in (*_MAKERS, *_LIKE)}
+        self.targets: list[tuple[dict, str, object]] = []
+        for ns in learner_namespaces(code):
+            for key, value in list(ns.items()):
+                if value is np or (
+                    callable(value) and id(value) in makers and value is getattr(np, makers[id(value)])
+                ):
+                    self.targets.append((ns, key, value))
+
+    @contextlib.contextmanager
+    def applied(self, tensors: bool):
+        """Within the block the learner's modules see :class:`_NumpyView`."""
+        view = _VIEWS[tensors]
+        try:
+            for ns, key, value in self.targets:
+                ns[key] = view if value is np else getattr(view, value.__name__)
+            yield
+        finally:
+            for ns, key, value in self.targets:
+                ns[key] = value
+
+
 @dataclass
 class Recording:
     """What :func:`recording` saw: the places where a Tensor was turned into numbers."""
@@ -122,22 +196,31 @@ class Recording:
     cuts: list[str] = field(default_factory=list)
 
     def cut(self, what: str) -> None:
+        """Remember one place the graph was cut, with the learner's line."""
         line = f"{what} at {learner_line(3)}"
         if line not in self.cuts:
             self.cuts.append(line)
 
 
 @contextlib.contextmanager
-def recording():
+def recording(swap: NumpySwap, tensors: bool = True):
     """Inside the block, the forward's numpy patterns record on Tensors (module
-    docstring); yields a :class:`Recording`. Restores numpy and Tensor on exit."""
+    docstring); yields a :class:`Recording`. With ``tensors=False`` (the runs on
+    arrays), only the arrays ``np.zeros`` and the like make are float64. Restores the
+    learner's modules and Tensor on exit."""
     seen = Recording()
+    if not tensors:
+        with _LOCK, swap.applied(False):
+            yield seen
+        return
     array, flt, item = Tensor.__array__, Tensor.__float__, Tensor.item
     ufunc = numpy_api.array_ufunc
 
     def traced_array(self, dtype=None, copy=None):
         if self.requires_grad:
-            seen.cut("a Tensor turned into a numpy array (np.asarray, an ndarray method, or a write into an array)")
+            seen.cut(
+                "a Tensor turned into a numpy array (np.asarray, an ndarray method, or a write into an array)"
+            )
         return array(self, dtype, copy)
 
     def traced_float(self):
@@ -152,25 +235,17 @@ def recording():
 
     def traced_ufunc(uf, method, inputs, kwargs):
         out = kwargs.get("out")
-        if method == "__call__" and out is not None and len(out) == 1 and out[0] is inputs[0]:
-            if isinstance(out[0], np.ndarray):  # ndarray op= Tensor: the name gets the new Tensor
-                rest = {k: v for k, v in kwargs.items() if k != "out"}
-                return ufunc(uf, method, inputs, rest)
+        in_place = method == "__call__" and out is not None and len(out) == 1 and out[0] is inputs[0]
+        if in_place and isinstance(out[0], np.ndarray):  # ndarray op= Tensor: the name gets the new Tensor
+            return ufunc(uf, method, inputs, {k: v for k, v in kwargs.items() if k != "out"})
         return ufunc(uf, method, inputs, kwargs)
 
-    with _LOCK:
-        saved = {name: getattr(np, name) for name in (*_MAKERS, *_LIKE)}
+    with _LOCK, swap.applied(True):
         try:
-            for name in _MAKERS:
-                setattr(np, name, _maker(saved[name]))
-            for name in _LIKE:
-                setattr(np, name, _like_maker(saved[name]))
             Tensor.__array__, Tensor.__float__, Tensor.item = traced_array, traced_float, traced_item
             numpy_api.array_ufunc = traced_ufunc
             yield seen
         finally:
-            for name, fn in saved.items():
-                setattr(np, name, fn)
             Tensor.__array__, Tensor.__float__, Tensor.item = array, flt, item
             numpy_api.array_ufunc = ufunc
 
@@ -179,9 +254,7 @@ def recording():
 
 
 def _generators_in(namespace: dict) -> list:
-    return [
-        v for v in namespace.values() if isinstance(v, (np.random.Generator, np.random.RandomState))
-    ]
+    return [v for v in namespace.values() if isinstance(v, (np.random.Generator, np.random.RandomState))]
 
 
 def _state(gen):
@@ -231,8 +304,10 @@ class RandomReplay:
         self.sources += [(f"a {type(g).__name__} in the learner's module", g) for g in gens]
         self.start = [_state(g) for _, g in self.sources]
         self.drawn: set[str] = set()
+        self.swap = NumpySwap(code)  # (the same learner's code: where it names numpy)
 
     def reset(self) -> None:
+        """Every generator at its starting state."""
         for (_, gen), state in zip(self.sources, self.start):
             _set_state(gen, state)
 
