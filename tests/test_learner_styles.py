@@ -177,3 +177,283 @@ def test_planted_bug_fails_in_exactly_its_row(correct, broken, inputs, rows, bre
     assert report.failed == breaks, str(report)
     for name in breaks:  # the entry, both values and the share, in words
         assert "worst at" in report[name].problem and "hand" in report[name].problem, str(report)
+
+
+# ---------------------------------------------------------------- each message the issue quoted, gone
+
+
+def test_params_and_grads_lists_are_matched_by_position():
+    text = str(_check(L.TimeRNN(r(4, H), r(H, H), r(H)), (SEQ,)))
+    assert "dparams" not in text and "MISMATCH" not in text
+
+
+def test_a_whole_network_with_a_gradient_method_is_checked_and_shared_arrays_are_one_parameter():
+    net = L.TwoLayerNet(np.random.default_rng(1))
+    report = _check(net, (r(4, 6), LABELS))
+    assert report.passed and [row.name for row in report.rows] == [
+        "params.W1",
+        "params.b1",
+        "params.W2",
+        "params.b2",
+    ]
+    assert (
+        "one array under several names is one parameter, named by the first: params.W1 = layers.Affine1.W; "
+        "params.b1 = layers.Affine1.b; params.W2 = layers.Affine2.W; params.b2 = layers.Affine2.b"
+    ) in report.notes
+
+
+def test_arrays_filled_in_loops_record_instead_of_blaming_float_or_asarray():
+    pair = (L.conv_forward_zeros_pad, L.conv_backward_naive)
+    report = check_backward(pair, r(2, 2, 4, 4), r(3, 2, 3, 3), r(3), CONV)
+    text = str(report)
+    assert report.passed and "yes*" not in text and "float()" not in text and "np.asarray" not in text, text
+
+
+def test_writing_into_probabilities_after_reading_them_is_no_error():
+    report = check_backward(L.softmax_loss, r(4, 3), LABELS)
+    assert report.passed and report["x"].verdict == "yes", str(report)
+
+
+def test_a_small_constant_inside_a_log_is_close_and_named():
+    report = check_backward(L.SoftmaxWithLoss(), r(4, 3), LABELS)
+    row = report["x"]
+    assert report.passed and row.verdict == "close" and "MISMATCH" not in str(report)
+    assert "log(... + 1e-07)" in row.note and row.max_rel < 1e-5
+
+
+class AffineThenNorm:
+    """An affine layer followed by batch-norm: the bias's true gradient is 0."""
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.x = x
+        self.h = x.dot(self.W) + self.b
+        self.mu = self.h.mean(axis=0)
+        self.var = ((self.h - self.mu) ** 2).mean(axis=0)
+        self.std = np.sqrt(self.var + 1e-5)
+        self.hn = (self.h - self.mu) / self.std
+        return self.hn
+
+    def backward(self, dout):
+        n = dout.shape[0]
+        dh = (n * dout - dout.sum(axis=0) - self.hn * (dout * self.hn).sum(axis=0)) / (n * self.std)
+        self.dW, self.db = self.x.T.dot(dh), dh.sum(axis=0)
+        return dh.dot(self.W.T)
+
+
+def test_a_bias_before_batch_norm_has_a_true_zero_gradient_and_passes():
+    report = check_backward(AffineThenNorm(r(5, 4), r(4)), r(6, 5))
+    row = report["b"]
+    assert report.passed and row.verdict == "zero", str(report)
+    assert "true gradient is 0" in row.note and "MISMATCH" not in str(report)
+
+
+def test_an_unseeded_dropout_passes_and_the_report_says_the_forward_is_random():
+    report = check_backward((L.dropout_forward, L.dropout_backward), r(5, 4), {"p": 0.6, "mode": "train"})
+    text = str(report)
+    assert report.passed and report.random, text
+    assert "check the engine" not in text and "kink" not in text
+    assert any(
+        n.startswith("the forward is random (it draws from numpy's global generator") for n in report.notes
+    )
+
+
+def test_numpy_random_state_is_left_as_it_was():
+    np.random.seed(5)
+    before = np.random.get_state()[1].copy()
+    check_backward(L.Dropout(0.4), r(5, 4))
+    assert np.array_equal(np.random.get_state()[1], before)
+
+
+def masked_softmax_loss(x, y, mask):
+    """A softmax loss over the positions ``mask`` keeps (a bool array)."""
+    shifted = x - np.max(x, axis=1, keepdims=True)
+    logp = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    n = x.shape[0]
+    loss = -np.sum(mask * logp[np.arange(n), y]) / n
+    dx = np.exp(logp)
+    dx[np.arange(n), y] -= 1
+    return loss, dx * mask[:, None] / n
+
+
+def test_a_boolean_mask_is_named_a_mask_not_labels():
+    report = check_backward(masked_softmax_loss, r(4, 3), LABELS, np.array([True, False, True, True]))
+    assert report.passed, str(report)
+    assert "mask is a boolean mask: no gradient to check, no row" in report.notes
+    assert "y holds integers (labels or indices): no gradient to check, no row" in report.notes
+
+
+def running_scale_forward(x, gamma, sc_param):
+    """Writes running statistics into its parameter dict, as batch-norm does."""
+    momentum = sc_param.get("momentum", 0.9)
+    running = sc_param.get("running_mean", np.zeros(x.shape[1]))
+    mu = x.mean(axis=0)
+    sc_param["running_mean"] = momentum * running + (1 - momentum) * mu
+    return gamma * (x - mu), (gamma, x.shape[0])
+
+
+def running_scale_backward(dout, cache):
+    gamma, n = cache
+    d = gamma * dout
+    return d - d.sum(axis=0) / n, None
+
+
+def test_the_learners_param_dict_comes_back_unchanged_without_tensors():
+    sc_param = {"momentum": 0.8}
+    report = check_backward((running_scale_forward, running_scale_backward), r(4, 3), r(3), sc_param)
+    assert report.passed and sc_param == {"momentum": 0.8}, (str(report), sc_param)
+    assert [row.name for row in report.rows] == ["x"]  # gamma got None back: a note, not a row
+    assert "gamma: the backward returned no gradient for it; not checked" in report.notes
+
+
+def test_check_backward_is_exported_at_the_top_level():
+    import tinygrad_mlp
+    from tinygrad_mlp import verify
+
+    assert tinygrad_mlp.check_backward is verify.check_backward and "check_backward" in tinygrad_mlp.__all__
+
+
+def test_rows_are_named_by_the_forwards_own_parameter_names():
+    report = check_backward(
+        (L.rnn_step_forward, L.rnn_step_backward), r(3, 4), r(3, H), r(4, H), r(H, H), r(H)
+    )
+    assert [row.name for row in report.rows] == ["x", "prev_h", "Wx", "Wh", "b"]
+
+
+# ---------------------------------------------------------------- more learners' forms
+
+
+class TwoLayerModel:
+    """The other course's model: ``loss(X, y)`` returns (loss, grads by parameter name)."""
+
+    def __init__(self, rng, bug=False):
+        self.params = {
+            "W1": rng.standard_normal((5, 4)),
+            "b1": rng.standard_normal(4),
+            "W2": rng.standard_normal((4, 3)),
+        }
+        self.bug = bug
+
+    def loss(self, X, y):
+        h, cache_h = L.affine_forward(X, self.params["W1"], self.params["b1"])
+        a, cache_a = L.relu_forward(h)
+        scores = a.dot(self.params["W2"])
+        loss, dscores = L.softmax_loss(scores, y)
+        grads = {"W2": a.T.dot(dscores)}
+        dh = L.relu_backward(dscores.dot(self.params["W2"].T), cache_a)
+        _, grads["W1"], grads["b1"] = L.affine_backward(dh, cache_h)
+        if self.bug:
+            grads["b1"] = grads["b1"] * 0
+        return loss, grads
+
+
+def test_a_models_loss_method_returning_grads_by_name():
+    model = TwoLayerModel(np.random.default_rng(2))
+    report = check_backward(model.loss, r(4, 5), LABELS)
+    assert [row.name for row in report.rows] == ["params.W1", "params.b1", "params.W2"] and report.passed, (
+        str(report)
+    )
+    assert check_backward(TwoLayerModel(np.random.default_rng(2), bug=True).loss, r(4, 5), LABELS).failed == [
+        "params.b1"
+    ]
+
+
+RNG = np.random.default_rng(3)  # a module-level Generator: its draws are replayed too
+
+
+def test_generator_methods_are_replayed():
+    state = RNG.bit_generator.state
+    x, w = r(4, 3), r(3, 2)
+
+    def forward(x, w):
+        keep = RNG.binomial(1, 0.7, size=x.shape)
+        shift = RNG.normal(size=x.shape[1]) + RNG.uniform(size=x.shape[1])
+        pick = RNG.choice(x.shape[0], size=x.shape[0])
+        z = (x * keep + shift)[pick]
+        return z.dot(w), (z, w, keep, pick, x.shape)
+
+    def backward(dout, cache):
+        z, w, keep, pick, shape = cache
+        dz = dout.dot(w.T)
+        dx = np.zeros(shape)
+        np.add.at(dx, pick, dz)
+        return dx * keep, z.T.dot(dout)
+
+    report = check_backward((forward, backward), x, w)
+    assert report.passed and report.random, str(report)
+    assert RNG.bit_generator.state == state  # left as it was
+
+
+def test_ndarray_op_equals_tensor_rebinds_the_name():
+    def forward(x, w):
+        out = np.random.default_rng(0).standard_normal((x.shape[0], w.shape[1]))  # an ndarray
+        out += x.dot(w)
+        out *= 2
+        return out, (x, w)
+
+    def backward(dout, cache):
+        x, w = cache
+        return 2 * dout.dot(w.T), 2 * x.T.dot(dout)
+
+    assert check_backward((forward, backward), r(3, 4), r(4, 2)).passed
+
+
+def test_a_backward_storing_the_input_gradient_on_the_object():
+    class Scale:
+        def __init__(self, s):
+            self.s = s
+
+        def forward(self, x):
+            self.x = x
+            return x * self.s
+
+        def backward(self, dout):
+            self.ds = (dout * self.x).sum(axis=0)
+            self.dx = dout * self.s  # stored, not returned
+
+    report = check_backward(Scale(r(3)), r(4, 3))
+    assert [row.name for row in report.rows] == ["x", "s"] and report.passed, str(report)
+
+
+def test_a_backward_that_returned_none_fails_naming_it():
+    class Forgot:
+        def forward(self, x):
+            self.x = x
+            return x * x
+
+        def backward(self, dout):
+            2 * self.x * dout  # computed, never returned
+
+    report = check_backward(Forgot(), r(4, 3))
+    assert report.failed == ["x"], str(report)
+    assert "backward returned None; return dx" in report["x"].problem
+
+
+def test_what_cannot_be_recorded_is_one_line_naming_the_call_and_the_learners_line():
+    def forward(x):
+        return np.cumsum(x, axis=0), x
+
+    with pytest.raises(LayerCheckError) as info:
+        check_backward((forward, lambda dout, cache: dout), r(3, 2))
+    text = str(info.value)
+    assert "\n" not in text and "numpy.cumsum cannot be recorded" in text
+    assert "test_learner_styles.py:" in text and "np.cumsum(x, axis=0)" in text
+
+
+def test_a_cut_is_named_with_the_learners_line():
+    def forward(x):
+        s = float(np.sum(x))  # cuts the graph
+        return x * s, (x, s)
+
+    def backward(dout, cache):
+        x, s = cache
+        return dout * s + np.sum(dout * x)
+
+    report = check_backward((forward, backward), r(3, 2))
+    assert report.passed and report.warned == ["x"], str(report)
+    assert any(
+        "float() of a Tensor at test_learner_styles.py:" in n and "float(np.sum(x))" in n
+        for n in report.notes
+    )

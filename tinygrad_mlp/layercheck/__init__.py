@@ -112,11 +112,10 @@ class _Params:
         self.shapes = {p: get(state, p).shape for p in self.paths}
 
     def aliases_note(self) -> list[str]:
-        shared = {c: ps[1:] for c, ps in self.paths.items() if len(ps) > 1}
-        return [
-            f"{c} is also {', '.join(others)}: one array under {len(others) + 1} names, one parameter"
-            for c, others in shared.items()
-        ]
+        shared = [" = ".join(ps) for ps in self.paths.values() if len(ps) > 1]
+        if not shared:
+            return []
+        return [f"one array under several names is one parameter, named by the first: {'; '.join(shared)}"]
 
 
 def _zero_old_grads(state, params: _Params) -> None:
