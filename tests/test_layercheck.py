@@ -664,3 +664,161 @@ def test_a_forgotten_gradient_in_a_sub_layer_is_named_by_path():
     report = check_backward(_mlp(MLPForgetsLayer3Bias), MNIST_LIKE, forward="predict", samples=3)
     assert report.failed == ["layer3.b"], str(report)
     assert "(attribute layer3.db missing)" in report["layer3.b"].problem
+
+
+# ---------------------------------------------------------------- behaviour pinned (for mutation testing)
+
+
+def _relu_pair(mask):
+    def forward(x):
+        return np.maximum(0, x), x
+
+    def backward(dout, x):
+        return dout * mask(x)
+
+    return forward, backward
+
+
+XK = np.array([[0.0, 1.5, -2.0], [0.0, -0.5, 0.0], [2.5, 1.0, -1.0]])  # three inputs exactly on ReLU's kink
+
+
+@pytest.mark.parametrize(
+    "mask,verdict,failed",
+    [
+        (lambda x: x > 0, "kink", []),  # a subgradient at 0: the left slope
+        (lambda x: x >= 0, "kink", []),  # the right slope
+        (lambda x: np.where(x == 0, 5.0, x > 0), "NO", ["x"]),  # 5 at the kink: no slope of ReLU's
+        (lambda x: x > 1, "NO", ["x"]),  # wrong away from the kink
+    ],
+)
+def test_inputs_on_a_kink_take_any_one_sided_slope(mask, verdict, failed):
+    report = check_backward(_relu_pair(mask), XK)
+    auto_at_kink = report["x"]
+    assert auto_at_kink.verdict == verdict and report.failed == failed, str(report)
+
+
+def test_the_kink_note_counts_the_entries():
+    # the automatic gradient of maximum(0, x) at x = 0 is neither slope (ties split it), so both
+    # one-sided masks differ from it at exactly the three zeros of XK
+    for mask in (lambda x: x > 0, lambda x: x >= 0):
+        report = check_backward(_relu_pair(mask), XK)
+        assert "3 entries differ, each sitting exactly on a kink" in report["x"].note, str(report)
+
+
+def test_an_l1_term_at_zero_is_a_kink():
+    w0 = np.array([0.0, 1.0, -2.0, 0.0])
+
+    def l1(w):
+        return 0.1 * np.sum(np.abs(w)), 0.1 * np.where(w >= 0, 1.0, -1.0)  # +0.1 at 0: a valid slope
+
+    report = check_backward(l1, w0)
+    assert report["w"].verdict == "kink" and report.passed, str(report)
+    assert "2 entries differ, each sitting exactly on a kink" in report["w"].note
+
+
+class Inner:
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, x):
+        self.x = x
+        return x.dot(self.W)
+
+    def backward(self, dout):
+        self.dW = self.x.T.dot(dout)
+        return dout.dot(self.W.T)
+
+
+class Block:
+    def __init__(self, W):
+        self.inner = Inner(W)
+
+
+class Deep:
+    """Parameters two levels down: blocks.0.inner.W."""
+
+    def __init__(self, W0, W1, scale=1.0):
+        self.blocks = [Block(W0), Block(W1)]
+        self.scale = scale
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block.inner.forward(x)
+        return x
+
+    def backward(self, dout):
+        for block in reversed(self.blocks):
+            dout = block.inner.backward(dout)
+        self.blocks[0].inner.dW = self.blocks[0].inner.dW * self.scale
+        return dout
+
+
+def test_nested_parameters_past_depth_one_are_named_by_path():
+    report = check_backward(Deep(X[:5, :4], X[:4, :3]), X)
+    assert [r.name for r in report.rows] == ["x", "blocks.0.inner.W", "blocks.1.inner.W"] and report.passed
+    assert check_backward(Deep(X[:5, :4], X[:4, :3], scale=2.0), X).failed == ["blocks.0.inner.W"]
+
+
+class DictParams:
+    """Parameters in a dict, gradients in a dict beside it, matched by key."""
+
+    def __init__(self, W, b, bug=False):
+        self.params = {"W": W, "b": b}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
+        self.bug = bug
+
+    def forward(self, x):
+        self.x = x
+        return x.dot(self.params["W"]) + self.params["b"]
+
+    def backward(self, dout):
+        self.grads["W"][...] = self.x.T.dot(dout)
+        self.grads["b"][...] = dout.sum(axis=0) * (0.5 if self.bug else 1.0)
+        return dout.dot(self.params["W"].T)
+
+
+def test_parameters_in_a_dict_with_grads_beside_them():
+    report = check_backward(DictParams(X[:5, :3], X[0, :3]), X)
+    assert [r.name for r in report.rows] == ["x", "params.W", "params.b"] and report.passed, str(report)
+    assert check_backward(DictParams(X[:5, :3], X[0, :3], bug=True), X).failed == ["params.b"]
+
+
+def test_empty_inputs_compare_nothing_and_say_so():
+    def forward(x, w):
+        return x.dot(w), (x, w)
+
+    def backward(dout, cache):
+        x, w = cache
+        return dout.dot(w.T), x.T.dot(dout)
+
+    report = check_backward((forward, backward), np.zeros((0, 3)), X[:3, :2])
+    assert [r.name for r in report.rows] == ["x", "w"] and report.passed, str(report)
+    assert report["x"].shape == (0, 3) and "empty, nothing to compare: x" in report.notes
+
+
+def test_a_non_finite_output_during_the_numerical_check_leaves_the_entry_out():
+    x = np.array([[5e-5, 1.0], [2.0, 3.0]])  # x - eps < 0 at [0, 0]: log gives NaN there
+
+    def forward(x):
+        return np.log(x), x
+
+    report = check_backward((forward, lambda dout, x: dout / x), x)
+    assert report.passed, str(report)
+    assert (
+        "1 sampled entries left out of the numerical check: the output was not finite a step of 0.0001 away"
+        in report.notes
+    )
+
+
+def test_rel_diff_is_the_share_of_the_automatic_gradients_largest_entry():
+    import learner_layers as L
+
+    x, w, b = X[:, :4], X[:4, :3], X[0, :3]
+    report = check_backward((L.affine_forward, L.affine_backward_bug), x, w, b)
+    dout = np.random.default_rng(0).standard_normal((x.shape[0], 3))  # the check's dout, seed 0
+    auto, hand = dout.sum(axis=0), dout.mean(axis=0)
+    row = report["b"]
+    assert row.max_abs == pytest.approx(np.max(np.abs(auto - hand)), rel=1e-12)
+    assert row.max_rel == pytest.approx(np.max(np.abs(auto - hand)) / np.max(np.abs(auto)), rel=1e-12)
+    assert f"{row.max_rel:.1%} of the automatic gradient's largest entry" in row.problem
+    assert f"{row.max_rel:.2e}" in str(report).splitlines()[4]  # the table's rel diff column
