@@ -8,8 +8,8 @@ made on the module's syntax tree (``ast``): a flipped comparison (``<`` to ``<=`
 or dropped return values, a dropped statement (an assignment, a call, a ``raise``).
 Docstrings, imports and type annotations are never mutated.
 
-Each mutant runs a fast subset of the suite (``pytest -x -q`` in a temporary copy of
-the repository, with a timeout); the mutant is *killed* when a test fails (or the run
+Each mutant runs a fast subset of the suite, or the whole suite with ``--tests tests``
+(``pytest -x -q`` in a temporary copy of every file git tracks, with a timeout); the mutant is *killed* when a test fails (or the run
 times out), and *survives* when every test passes. The score is killed / (killed +
 survived). A survivor is either a behaviour no test pins down (write the test) or an
 equivalent mutant (the change makes no observable difference; say why and move on).
@@ -22,12 +22,13 @@ Usage (from the repository root; not part of the default test run):
 
     python tools/mutation.py                          # 40 mutants from each default module
     python tools/mutation.py --modules nn.py optim.py -n 60 --seed 1
-    python tools/mutation.py --modules ops.py --all   # every mutation of ops.py
+    python tools/mutation.py --modules ops/shape.py --all   # every mutation of one module
+    python tools/mutation.py --modules func.py --tests tests   # with the full suite
     python tools/mutation.py --modules nn.py --list   # print the mutations, run nothing
     python tools/mutation.py --tests tests/test_nn.py tests/test_edges.py --timeout 60
 
-Options: ``--modules`` (files of the package; default ops.py autograd.py tensor.py
-optim.py nn.py), ``-n`` mutants sampled per module (default 40) or ``--all``,
+Options: ``--modules`` (files of the package, paths below it; default the engine's ops,
+autograd.py, tensor.py, optim.py and nn.py), ``-n`` mutants sampled per module (default 40) or ``--all``,
 ``--seed`` (the sample; default 0), ``--tests`` (default: the fast engine, nn and optim
 tests), ``--jobs`` (mutants run at once; at most 2, the machine has 2 cores),
 ``--timeout`` (seconds per mutant; default 300). Prints killed/survived per module and
@@ -53,7 +54,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "tinygrad_mlp"
-DEFAULT_MODULES = ["ops.py", "autograd.py", "tensor.py", "optim.py", "nn.py"]
+DEFAULT_MODULES = [
+    "ops/elementwise.py",
+    "ops/reductions.py",
+    "ops/shape.py",
+    "autograd.py",
+    "tensor.py",
+    "optim.py",
+    "nn.py",
+]
 DEFAULT_TESTS = [
     "tests/test_edges.py",
     "tests/test_ops.py",
@@ -252,10 +261,31 @@ def mutated_source(source: str, mutation: Mutation) -> str:
 # ---------------------------------------------------------------- running the tests
 
 
+def _tracked_files() -> list[str]:
+    """Every file git tracks (or, outside a git checkout, every file but caches): what the suite
+    may read: the package, tests, examples and notebooks, README.md and README.ko.md, docs."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, text=True
+        ).stdout
+        return [f for f in out.split("\0") if f]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
+        return [
+            str(p.relative_to(REPO))
+            for p in REPO.rglob("*")
+            if p.is_file() and not skip.intersection(p.relative_to(REPO).parts)
+        ]
+
+
 def _copy_repo(dest: Path) -> None:
-    shutil.copytree(REPO / PACKAGE, dest / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", dest / "pyproject.toml")
+    """A copy of the whole checkout (its tracked files, as they are on disk now), so no test
+    fails for a file it could not find and gets deselected before any mutation."""
+    for rel in _tracked_files():
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
 
 
 def _pytest(workdir: Path, tests: list[str], deselect: list[str], timeout: float, stop_first: bool):
