@@ -450,7 +450,8 @@ def test_example_catches_each_planted_bug(mnist_dir):
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.count("all gradients agree") == 4 and out.count("MISMATCH") == 5
+    assert out.count("all gradients agree") == 7 and out.count("MISMATCH") == 8
+    assert "x        4x3           " in out and out.count("  close") == 1  # the textbook's 1e-7 in a log
     assert "  b: hand-written differs from automatic" in out
     assert "  b: the hand-written backward gave no gradient for b (attribute db missing)" in out
     assert "each planted bug was caught in exactly the gradients it breaks" in out
