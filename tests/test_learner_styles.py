@@ -457,3 +457,16 @@ def test_a_cut_is_named_with_the_learners_line():
         "float() of a Tensor at test_learner_styles.py:" in n and "float(np.sum(x))" in n
         for n in report.notes
     )
+
+
+def test_the_constant_in_a_log_is_close_even_where_its_share_is_large():
+    # the labels' probabilities near 1e-4: 1e-7 inside the log shifts the gradient by ~1e-3 of
+    # its largest entry, more than central differences resolve; the hand-written gradient is
+    # exactly that of log(y), so the report says close, naming the constant
+    x = np.array([[8.0, 0, 0], [0, 9, 0], [1, 2, 3], [0, 0, 1]])
+    t = np.array([1, 2, 0, 1])
+    report = check_backward(L.SoftmaxWithLoss(), x, t)
+    row = report["x"]
+    assert report.passed and row.verdict == "close" and row.max_rel > 1e-4, str(report)
+    assert "without its small constant (log(... + 1e-07))" in row.note
+    assert check_backward(L.SoftmaxWithLossBug(), x, t).failed == ["x"]

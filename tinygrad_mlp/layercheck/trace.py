@@ -41,7 +41,7 @@ from ..tensor import Tensor
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NUMPY = os.path.dirname(os.path.abspath(np.__file__))
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # (re-entered: a run without small constants records too)
 
 
 def learner_line(skip_frames: int = 1) -> str:
@@ -248,6 +248,38 @@ def recording(swap: NumpySwap, tensors: bool = True):
         finally:
             Tensor.__array__, Tensor.__float__, Tensor.item = array, flt, item
             numpy_api.array_ufunc = ufunc
+
+
+SMALL = 1e-3  # a number added in the forward at most this large (and not 0) is a "small constant"
+
+
+@contextlib.contextmanager
+def without_small_constants(active: bool = True):
+    """Within the block (when ``active``), a small number added to or subtracted from a
+    Tensor (``y + 1e-7``, ``var + eps``) is left out: the forward as a backward that
+    ignores such constants differentiates it."""
+    if not active:
+        yield
+        return
+    names = ("__add__", "__radd__", "__sub__", "__rsub__")
+    saved = {n: getattr(Tensor, n) for n in names}
+
+    def dropping(method):
+        def op(self, other):
+            if isinstance(other, (int, float, np.number)) and 0 < abs(other) <= SMALL:
+                other = 0.0
+            return method(self, other)
+
+        return op
+
+    with _LOCK:
+        try:
+            for n in names:
+                setattr(Tensor, n, dropping(saved[n]))
+            yield
+        finally:
+            for n, method in saved.items():
+                setattr(Tensor, n, method)
 
 
 # ---------------------------------------------------------------- random draws
