@@ -57,8 +57,12 @@ def learner_line(skip_frames: int = 1) -> str:
         frame = frame.f_back
     if frame is None:
         return "<unknown line>"
-    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}: {code}"
+    return _where(frame.f_code.co_filename, frame.f_lineno)
+
+
+def _where(filename: str, lineno: int) -> str:
+    code = linecache.getline(filename, lineno).strip()
+    return f"{os.path.basename(filename)}:{lineno}" + (f": {code}" if code else "")
 
 
 def traceback_line(exc: BaseException) -> str:
@@ -69,8 +73,7 @@ def traceback_line(exc: BaseException) -> str:
     while tb is not None:
         path = os.path.abspath(tb.tb_frame.f_code.co_filename)
         if not (path.startswith(_PACKAGE + os.sep) or path.startswith(_NUMPY + os.sep)):
-            code = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
-            found = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}: {code}"
+            found = _where(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
         tb = tb.tb_next
     return found
 
