@@ -30,6 +30,8 @@ HEADINGS = {
     "Architecture": "구조",
     "Check your own backward": "직접 구현한 backward 검사하기",
     "Development": "개발",
+    "Contents": "차례",
+    "Adding an op": "연산 추가하기",
 }
 
 # Translationese a native reader flagged in an earlier README.ko.md, and what to write instead.
@@ -42,6 +44,13 @@ CALQUES = {
     "예전 난수": "레거시 난수 생성기",
     "두 줄이면": "다음 명령을 실행하세요",
     "같은 배치": "같은 배열 모양",
+    "PyTorch에서\nPyTorch": "say it once: PyTorch에 익숙하다면",
+    "PyTorch에서 PyTorch": "say it once: PyTorch에 익숙하다면",
+    "합친 손실": "융합 손실 (fused: one op with its own backward rule, not a sum)",
+    "합친 연산": "융합 손실",
+    "기울기 사전": "기울기 딕셔너리 (one term for the dict of gradients)",
+    "역전파가 역방향 모드인 이유": "say why networks are trained in reverse mode, not that backprop is reverse mode",
+    "한 줄로 죽": "loops-free straight-line code is not a one-liner",
 }
 
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -130,3 +139,20 @@ def test_times_is_a_times_sign_in_korean_prose():
 
 def test_the_korean_readme_says_error_messages_stay_in_english():
     assert re.search(r"오류 메시지[^.]*영어로", read("README.ko.md").replace("\n", " "))
+
+
+def slug(title: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("name, contents", [("README.md", "Contents"), ("README.ko.md", "차례")])
+def test_the_contents_link_every_section_and_nothing_else(name, contents):
+    text = read(name)
+    sections = [title for level, title in headings(text) if level == "##" and title != contents]
+    start = text.index(f"## {contents}\n")
+    listed = re.findall(r"\]\(#([^)]+)\)", text[start : text.index("\n## ", start + 1)])
+    assert listed == [slug(t) for t in sections], (
+        f"{name}'s {contents} should link each section in order:\n"
+        f"  links:    {listed}\n  sections: {[slug(t) for t in sections]}"
+    )
