@@ -296,6 +296,7 @@ class _Traced:
         xs: list,
         replay: RandomReplay,
         drop: bool = False,
+        differentiate: bool = True,
     ):
         self.drop = drop  # small constants added in the forward left out (see without_small_constants)
         names = subject.input_names
@@ -315,7 +316,7 @@ class _Traced:
                 f"them as Tensors, so whether the output depends on them is unknown: "
                 f"{str(exc).removeprefix('check_backward: ')})"
             )
-        for out, d in zip(self.outputs, hand.douts):
+        for out, d in zip(self.outputs, hand.douts if differentiate else ()):
             if isinstance(out, Tensor) and out.requires_grad:
                 out.backward(np.asarray(d, dtype=out.dtype).reshape(out.shape))
         self.grads: dict[str, np.ndarray] = {}
@@ -793,7 +794,7 @@ def trace_layer(
     try:
         params = _Params(subject.state, frozenset())
         hand = _Hand(subject, params, xs, None, seed, replay)
-        traced = _Traced(subject, params, hand, xs, replay)
+        traced = _Traced(subject, params, hand, xs, replay, differentiate=False)
     finally:
         replay.restore()
     return next(o for o in traced.outputs if isinstance(o, Tensor))
