@@ -823,3 +823,12 @@ def test_rel_diff_is_the_share_of_the_automatic_gradients_largest_entry():
     assert row.max_rel == pytest.approx(np.max(np.abs(auto - hand)) / np.max(np.abs(auto)), rel=1e-12)
     assert f"{row.max_rel:.1%} of the automatic gradient's largest entry" in row.problem
     assert f"{row.max_rel:.2e}" in str(report).splitlines()[4]  # the table's rel diff column
+
+
+def test_trace_layer_gives_the_graph_undifferentiated():
+    from tinygrad_mlp.autograd import toposort
+
+    out = trace_layer(_fc(), X)
+    leaves = [t for t in toposort(out) if t.is_leaf]
+    assert out.requires_grad and {t.name for t in leaves} == {"x", "W", "b"}
+    assert all(t.grad is None for t in leaves)

@@ -470,3 +470,123 @@ def test_the_constant_in_a_log_is_close_even_where_its_share_is_large():
     assert report.passed and row.verdict == "close" and row.max_rel > 1e-4, str(report)
     assert "without its small constant (log(... + 1e-07))" in row.note
     assert check_backward(L.SoftmaxWithLossBug(), x, t).failed == ["x"]
+
+
+# ---------------------------------------------------------------- numpy patterns learners' layers use
+
+PROBES.update(
+    {
+        "np.concatenate": lambda t: np.concatenate([t, t], axis=1),
+        "np.hsplit": lambda t: np.hsplit(t, 2)[0],
+        "np.array_split": lambda t: np.array_split(t, 2, axis=1)[0],
+        "np.expand_dims": lambda t: np.expand_dims(t, 1),
+        "np.tile": lambda t: np.tile(t, (1, 2)),
+        "np.c_": lambda t: np.c_[t, t],
+        "np.array of Tensors": lambda t: np.array([t[0], t[1]]),
+        "np.std": lambda t: np.std(t, axis=0),
+        "np.sort": lambda t: np.sort(t, axis=1),
+    }
+)
+
+
+def _unsort(d, order):
+    out = np.zeros_like(d)
+    np.put_along_axis(out, order, d, axis=1)
+    return out
+
+
+def _split_back(dout, n):
+    return dout[:, :n], dout[:, n:]
+
+
+PATTERNS = [
+    (
+        "np.concatenate",
+        lambda x, y: (np.concatenate([x, y], axis=1), x.shape[1]),
+        _split_back,
+        (r(3, 2), r(3, 4)),
+    ),
+    ("np.c_", lambda x, y: (np.c_[x, y], x.shape[1]), _split_back, (r(3, 2), r(3, 4))),
+    (
+        "np.hsplit",
+        lambda x: (np.hsplit(x, 2)[0] * np.hsplit(x, 2)[1], x),
+        lambda d, x: np.hstack([d * x[:, 2:], d * x[:, :2]]),
+        (r(3, 4),),
+    ),
+    (
+        "np.array_split",
+        lambda x: ((lambda p: p[0] + 2 * p[1] - p[2])(np.array_split(x, 3, axis=1)), None),
+        lambda d, _: np.hstack([d, 2 * d, -d]),
+        (r(3, 6),),
+    ),
+    (
+        "np.expand_dims",
+        lambda x: (np.expand_dims(x, axis=1) * 3.0, None),
+        lambda d, _: 3.0 * d[:, 0, :],
+        (r(3, 4),),
+    ),
+    ("np.tile", lambda x: (np.tile(x, (1, 2)), x.shape[1]), lambda d, n: d[:, :n] + d[:, n:], (r(3, 4),)),
+    (
+        "np.array of Tensors",
+        lambda x: (np.array([x[0] * 2.0, x[1] * 3.0]), None),
+        lambda d, _: np.stack([2.0 * d[0], 3.0 * d[1]]),
+        (r(2, 4),),
+    ),
+    (
+        "np.std",
+        lambda x: (np.std(x, axis=0), x),
+        lambda d, x: d * (x - x.mean(axis=0)) / (x.shape[0] * x.std(axis=0)),
+        (r(5, 3),),
+    ),
+    (
+        "np.sort",
+        lambda x: (np.sort(x, axis=1), np.argsort(x, axis=1)),
+        _unsort,
+        (r(3, 4),),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "forward,backward,inputs",
+    [pytest.param(f, b, xs, id=name, marks=needs(name)) for name, f, b, xs in PATTERNS],
+)
+def test_numpy_patterns_in_a_forward_are_recorded(forward, backward, inputs):
+    report = check_backward((forward, backward), *inputs)
+    assert report.passed, str(report)
+
+
+class DropoutOwnGenerator:
+    """Draws its mask from a Generator it holds (each run of the check has its own copy)."""
+
+    def __init__(self, p):
+        self.p, self.rng = p, np.random.default_rng()
+
+    def forward(self, x):
+        self.mask = self.rng.random(x.shape) < self.p
+        return x * self.mask / self.p
+
+    def backward(self, dout):
+        return dout * self.mask / self.p
+
+
+def test_a_generator_the_layer_holds_is_replayed_and_left_alone():
+    layer = DropoutOwnGenerator(0.5)
+    state = layer.rng.bit_generator.state
+    report = check_backward(layer, r(5, 4))
+    assert report.passed and report.random, str(report)
+    assert any("a generator it holds" in n for n in report.notes)
+    assert layer.rng.bit_generator.state == state
+
+
+def test_pythons_random_module_is_replayed_too():
+    import random
+
+    def forward(x):
+        keep = np.array([[random.random() < 0.5 for _ in range(x.shape[1])] for _ in range(x.shape[0])])
+        return x * keep, keep
+
+    random.seed(3)
+    report = check_backward((forward, lambda dout, keep: dout * keep), r(4, 3))
+    assert report.passed and report.random, str(report)
+    assert any("Python's random module" in n for n in report.notes)

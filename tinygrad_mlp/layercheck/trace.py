@@ -28,6 +28,7 @@ import contextlib
 import inspect
 import linecache
 import os
+import random
 import site
 import sys
 import threading
@@ -295,12 +296,14 @@ def _generators_in(namespace: dict) -> list:
 def _state(gen):
     if isinstance(gen, np.random.Generator):
         return gen.bit_generator.state
-    return gen.get_state()
+    return gen.getstate() if gen is random else gen.get_state()
 
 
 def _set_state(gen, state) -> None:
     if isinstance(gen, np.random.Generator):
         gen.bit_generator.state = state
+    elif gen is random:
+        random.setstate(state)
     else:
         gen.set_state(state)
 
@@ -335,7 +338,10 @@ class RandomReplay:
                 if isinstance(value, (np.random.Generator, np.random.RandomState)):
                     namespaces.append({"": value})
         gens = [g for ns in namespaces for g in _generators_in(ns)]
-        self.sources = [("numpy's global generator (np.random.rand, randn, ...)", np.random.mtrand._rand)]
+        self.sources = [
+            ("numpy's global generator (np.random.rand, randn, ...)", np.random.mtrand._rand),
+            ("Python's random module", random),
+        ]
         self.sources += [(f"a {type(g).__name__} in the learner's module", g) for g in gens]
         self.start = [_state(g) for _, g in self.sources]
         self.drawn: set[str] = set()
