@@ -590,3 +590,26 @@ def test_pythons_random_module_is_replayed_too():
     report = check_backward((forward, lambda dout, keep: dout * keep), r(4, 3))
     assert report.passed and report.random, str(report)
     assert any("Python's random module" in n for n in report.notes)
+
+
+def test_a_generator_made_without_a_seed_inside_the_forward_is_replayed():
+    def forward(x):
+        mask = np.random.default_rng().random(x.shape) < 0.5  # a new, unseeded generator on every call
+        return x * mask, mask
+
+    report = check_backward((forward, lambda dout, mask: dout * mask), r(4, 3))
+    assert report.passed and report.random, str(report)
+    assert any("np.random.default_rng()" in n for n in report.notes)
+
+
+def test_a_forward_random_in_a_way_that_cannot_be_replayed_is_one_clear_error():
+    import os
+
+    def forward(x):
+        noise = np.frombuffer(os.urandom(8 * x.size), dtype=np.uint64).reshape(x.shape) % 2
+        return x * noise, noise
+
+    with pytest.raises(
+        LayerCheckError, match="different outputs on two runs .* seed the generator it draws from"
+    ):
+        check_backward((forward, lambda dout, noise: dout * noise), r(8, 8))  # two equal runs: 2**-64

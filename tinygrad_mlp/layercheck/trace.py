@@ -125,6 +125,31 @@ _MAKERS = ("zeros", "empty", "ones", "full")
 _LIKE = ("zeros_like", "empty_like", "ones_like", "full_like")
 
 
+class _RandomView(types.ModuleType):
+    """``np.random`` as the learner's code sees it during a run: a generator made without
+    a seed (``np.random.default_rng()``, ``RandomState()``) gets one, the same in every
+    run of the check (the n-th such generator of a run, the n-th seed), so its draws
+    replay like everything else."""
+
+    def __init__(self) -> None:
+        super().__init__("numpy.random")
+        self.made = 0  # unseeded generators made in this run
+        self.used = False  # ... in any run of this check
+
+    def default_rng(self, seed=None):
+        return np.random.default_rng(self._seed() if seed is None else seed)
+
+    def RandomState(self, seed=None):  # noqa: N802 (numpy's name)
+        return np.random.RandomState(self._seed() if seed is None else seed)
+
+    def _seed(self) -> list[int]:
+        self.made, self.used = self.made + 1, True
+        return [20261207, self.made]
+
+    def __getattr__(self, name: str):
+        return getattr(np.random, name)
+
+
 class _NumpyView(types.ModuleType):
     """numpy as the learner's code sees it during a run: the array makers wrapped,
     everything else numpy's own (numpy itself, and the engine, keep the real ones)."""
@@ -135,11 +160,13 @@ class _NumpyView(types.ModuleType):
             setattr(self, name, _maker(getattr(np, name), tensors))
         for name in _LIKE:
             setattr(self, name, _like_maker(getattr(np, name), tensors))
+        self.random = _RANDOM
 
     def __getattr__(self, name: str):
         return getattr(np, name)
 
 
+_RANDOM = _RandomView()
 _VIEWS = {True: _NumpyView(True), False: _NumpyView(False)}
 _ROOTS = tuple(
     os.path.abspath(p) + os.sep
@@ -184,6 +211,7 @@ class NumpySwap:
     def applied(self, tensors: bool):
         """Within the block the learner's modules see :class:`_NumpyView`."""
         view = _VIEWS[tensors]
+        _RANDOM.made = 0  # each run makes its unseeded generators from the same seeds
         try:
             for ns, key, value in self.targets:
                 ns[key] = view if value is np else getattr(view, value.__name__)
@@ -346,6 +374,7 @@ class RandomReplay:
         self.start = [_state(g) for _, g in self.sources]
         self.drawn: set[str] = set()
         self.swap = NumpySwap(code)  # (the same learner's code: where it names numpy)
+        _RANDOM.used = False
 
     def reset(self) -> None:
         """Every generator at its starting state."""
@@ -357,6 +386,10 @@ class RandomReplay:
         for (what, gen), state in zip(self.sources, self.start):
             if not _same_state(_state(gen), state):
                 self.drawn.add(what)
+        if _RANDOM.used:
+            self.drawn.add(
+                "a Generator made without a seed (np.random.default_rng()), seeded the same in every run"
+            )
 
     @contextlib.contextmanager
     def run(self):
