@@ -67,7 +67,7 @@ class LayerReport:
 
     layer: str
     rows: list[GradRow]
-    out_shape: tuple[int, ...]
+    out_shape: tuple[int, ...] | list[tuple[int, ...]]  # a list for several outputs
     dout: str  # how dout was chosen, for the summary line
     tol: float
     num_tol: float
