@@ -832,3 +832,16 @@ def test_trace_layer_gives_the_graph_undifferentiated():
     leaves = [t for t in toposort(out) if t.is_leaf]
     assert out.requires_grad and {t.name for t in leaves} == {"x", "W", "b"}
     assert all(t.grad is None for t in leaves)
+
+
+def test_every_verdict_shows_in_text_and_html():
+    import learner_layers as L
+
+    cases = {
+        "close": check_backward(L.SoftmaxWithLoss(), X[:4, :3], np.array([0, 2, 1, 2])),
+        "kink": check_backward(_relu_pair(lambda x: x > 0), XK),
+        "NO": check_backward((L.affine_forward, L.affine_backward_bug), X[:, :4], X[:4, :3], X[0, :3]),
+    }
+    for verdict, report in cases.items():
+        assert verdict in [r.verdict for r in report.rows], str(report)
+        assert f">{verdict}</td>" in report._repr_html_() and f" {verdict}" in str(report)
