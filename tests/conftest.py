@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 from pathlib import Path
 
@@ -14,22 +13,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def real_mnist_dir() -> str:
-    """Where the real MNIST files are: $TINYGRAD_MLP_DATA, else ../shared/datasets/mnist
-    beside the checkout (CI), else ./data (where ``tinygrad-mlp train`` downloads them)."""
-    if os.environ.get("TINYGRAD_MLP_DATA"):
-        return os.environ["TINYGRAD_MLP_DATA"]
-    for candidate in (REPO.parent / "shared" / "datasets" / "mnist", REPO / "data"):
-        if any(candidate.glob("train-images-idx3-ubyte*")):
-            return str(candidate)
-    return str(REPO / "data")
+    """Where the real MNIST files are, by the one rule every command and notebook follows
+    (``tinygrad_mlp.data.find_data_dir``): $TINYGRAD_MLP_DATA, else the first data/ folder
+    holding MNIST from here up to the clone's top, else the clone's data/."""
+    from tinygrad_mlp.data import find_data_dir
+
+    return find_data_dir()
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> str:
     path = real_mnist_dir()
     assert any(Path(path).glob("train-images-idx3-ubyte*")), (
-        f"real MNIST not found in {path}: run `tinygrad-mlp train` once (it downloads it to ./data) "
-        f"or set TINYGRAD_MLP_DATA to its folder"
+        f"real MNIST not found in {path}: run `tinygrad-mlp train` once (it downloads it to the "
+        f"clone's data/) or set TINYGRAD_MLP_DATA to its folder"
     )
     return path
 

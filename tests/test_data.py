@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import io
 import threading
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +222,101 @@ def test_real_mnist_from_shared(mnist, mnist_dir):
     raw = gzip.decompress(Path(mnist_dir, "t10k-labels-idx1-ubyte.gz").read_bytes())
     assert hashlib.sha256(raw).hexdigest() == data.FILES["t10k-labels-idx1-ubyte"][2]
     assert read_idx(f"{mnist_dir}/t10k-labels-idx1-ubyte.gz").shape == (10000,)
+
+
+# ---------------------------------------------------------------- where the files are: one rule
+
+
+def _tree(root: Path, spec: str) -> None:
+    """Make ``spec``'s paths under ``root``: ``clone/pyproject.toml`` a file, ``x/data*`` a
+    folder holding (fake) MNIST, anything ending in ``/`` an empty folder."""
+    for item in spec.split():
+        path = root / item.rstrip("/*")
+        if item.endswith("*"):
+            write_fake_mnist(path, n_train=2, n_test=1)
+        elif item.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+
+
+# (what exists, the current folder, --data, $TINYGRAD_MLP_DATA, the folder the rule picks)
+LOOKUP = [
+    ("clone/pyproject.toml clone/data* given*", "clone", "given", None, "given"),
+    ("clone/pyproject.toml clone/data* env*", "clone", None, "env", "env"),
+    ("clone/pyproject.toml clone/data* given* env*", "clone", "given", "env", "given"),
+    ("clone/pyproject.toml clone/data* clone/examples/", "clone/examples", None, None, "clone/data"),
+    ("clone/.git/ clone/data* clone/a/b/", "clone/a/b", None, None, "clone/data"),
+    (
+        "clone/pyproject.toml clone/data* clone/examples/data*",
+        "clone/examples",
+        None,
+        None,
+        "clone/examples/data",
+    ),
+    ("clone/pyproject.toml clone/data/ clone/examples/", "clone/examples", None, None, "clone/data"),
+    ("data* clone/pyproject.toml clone/examples/", "clone/examples", None, None, "clone/data"),  # not above
+    ("clone/pyproject.toml clone/examples/data/", "clone/examples", None, None, "clone/data"),  # empty: skip
+    ("data* outside/", "outside", None, None, "outside/data"),  # outside a clone: ./data only
+]
+
+
+@pytest.mark.parametrize("spec,cwd,given,env,expected", LOOKUP, ids=[c[0] + " @" + c[1] for c in LOOKUP])
+def test_one_lookup_rule(tmp_path, monkeypatch, spec, cwd, given, env, expected):
+    root = tmp_path / "root"
+    _tree(root, spec)
+    (root / cwd).mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(root / cwd)
+    monkeypatch.delenv("TINYGRAD_MLP_DATA", raising=False)
+    if env:
+        monkeypatch.setenv("TINYGRAD_MLP_DATA", str(root / env))
+    found = data.find_data_dir(str(root / given) if given else None)
+    assert Path(found).resolve() == (root / expected).resolve()
+    if "*" in spec and Path(found).is_dir() and any(Path(found).iterdir()):
+        assert load_mnist(str(root / given) if given else None, download=False)[0].shape == (2, 784)
+
+
+@pytest.mark.parametrize(
+    "make,given_as,pattern",
+    [
+        (lambda p: None, "--data", r"--data .*/nope: no such folder"),
+        (lambda p: p.write_text("x"), "--data", r"--data .*/nope: is a file, not a folder"),
+        (lambda p: None, "TINYGRAD_MLP_DATA", r"TINYGRAD_MLP_DATA=.*/nope: no such folder"),
+        (lambda p: p.write_text("x"), "TINYGRAD_MLP_DATA", r"TINYGRAD_MLP_DATA=.*/nope: is a file"),
+    ],
+)
+def test_a_given_folder_must_exist_and_is_never_created(tmp_path, monkeypatch, make, given_as, pattern):
+    path = tmp_path / "nope"
+    make(path)
+    monkeypatch.setenv("TINYGRAD_MLP_DATA", str(path) if given_as == "TINYGRAD_MLP_DATA" else "")
+
+    def opener(url, timeout):  # would it try, it could not
+        raise AssertionError("no download into a folder that is not there")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", opener)
+    with pytest.raises(DataError, match=pattern):
+        load_mnist(str(path) if given_as == "--data" else None, download=True, given_as="--data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["nope"] if path.exists() else [])
+
+
+def test_offline_error_says_how_to_use_local_files(tmp_path, monkeypatch):
+    _fake_files(monkeypatch, tmp_path)
+
+    def opener(url, timeout):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(data, "MIRRORS", ("http://only/",))
+    monkeypatch.setattr(
+        data.download_file, "__defaults__", (data.MIRRORS, opener, *data.download_file.__defaults__[2:])
+    )
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DataError) as info:
+        load_mnist(str(tmp_path / "mine"))
+    msg = str(info.value)
+    assert (
+        "\n" not in msg and "http://only/train-images-idx3-ubyte.gz: <urlopen error Temporary failure" in msg
+    )
+    for words in ("--data DIR", "TINYGRAD_MLP_DATA=DIR", *[n + ".gz" for n in data.FILES]):
+        assert words in msg, msg
+    assert list((tmp_path / "mine").iterdir()) == []

@@ -384,17 +384,18 @@ def test_tuple_of_input_gradients():
     assert check_backward(MulSwapped(), X, X[::-1]).failed == ["b"]
 
 
-class Cumsum:
+class RunningMax:
     def forward(self, x):
-        return np.cumsum(x, axis=1)
+        self.x = x
+        return np.maximum.accumulate(x, axis=1)  # a ufunc method the engine does not record
 
     def backward(self, dout):
-        return np.cumsum(dout[:, ::-1], axis=1)[:, ::-1]
+        return dout
 
 
 def test_unsupported_numpy_function_is_an_error_naming_it():
-    with pytest.raises(LayerCheckError, match="Cumsum.forward on Tensors.*cumsum"):
-        check_backward(Cumsum(), X)
+    with pytest.raises(LayerCheckError, match="RunningMax.forward on Tensors.*maximum.accumulate"):
+        check_backward(RunningMax(), X)
 
 
 def test_bad_layers_get_clear_errors():
@@ -578,9 +579,16 @@ def _graph_cut(cut):
 
 CUTS = {
     "float": lambda x: float(x.sum()),
-    "np.asarray": lambda x: np.asarray(x).sum(),
     "item": lambda x: x.sum().item(),
 }
+
+
+def test_np_asarray_on_a_tensor_in_the_graph_is_an_error_naming_the_line():
+    # np.asarray(x) would cut the graph silently: it is refused at the user's line instead
+    with pytest.raises(
+        LayerCheckError, match=r"test_layercheck.py:\d+: a Tensor of shape \(6, 5\) that requires grad"
+    ):
+        check_backward(_graph_cut(lambda x: np.asarray(x).sum())(), X)
 
 
 @pytest.mark.parametrize("cut", CUTS.values(), ids=CUTS)

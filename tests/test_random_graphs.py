@@ -96,9 +96,14 @@ NUMPY = {
     "relu": lambda a: np.maximum(a, 0),
     "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
     "tanh": np.tanh,
+    "sin": np.sin,
+    "arctan": np.arctan,
+    "log_sigmoid": lambda a: -np.logaddexp(0.0, -a),
+    "logaddexp": np.logaddexp,
     "sum": lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
     "mean": lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
     "max": lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
+    "prod": lambda a, axis, keepdims: np.prod(a, axis=axis, keepdims=keepdims),
     "reshape": lambda a, shape: a.reshape(shape),
     "transpose": lambda a, axes: np.transpose(a, axes),
     "index": lambda a, spec: _index(a, spec, np.asarray),
@@ -115,9 +120,14 @@ ENGINE = {
     "relu": lambda a: a.relu(),
     "sigmoid": lambda a: a.sigmoid(),
     "tanh": lambda a: a.tanh(),
+    "sin": np.sin,
+    "arctan": np.arctan,
+    "log_sigmoid": lambda a: a.log_sigmoid(),
+    "logaddexp": np.logaddexp,
     "sum": lambda a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
     "mean": lambda a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
     "max": lambda a, axis, keepdims: a.max(axis=axis, keepdims=keepdims),
+    "prod": lambda a, axis, keepdims: a.prod(axis=axis, keepdims=keepdims),
     "reshape": lambda a, shape: a.reshape(*shape),
     "transpose": lambda a, axes: a.transpose(*axes) if axes is not None else a.transpose(),
     "index": lambda a, spec: _index(a, spec, list),
@@ -132,6 +142,11 @@ def torch_ops(torch) -> dict:
             dims = tuple(range(a.ndim)) if axis is None else axis
             if name == "max":
                 return torch.amax(a, dim=dims, keepdim=keepdims) if a.ndim else a
+            if name == "prod":  # torch.prod takes one dim at a time
+                dims = (dims,) if isinstance(dims, int) else dims
+                for d in sorted((d % a.ndim for d in dims), reverse=True) if a.ndim else ():
+                    a = torch.prod(a, dim=d, keepdim=keepdims)
+                return a
             return getattr(torch, name)(a, dim=dims, keepdim=keepdims) if a.ndim else a
 
         return fn
@@ -149,9 +164,14 @@ def torch_ops(torch) -> dict:
         "relu": torch.relu,
         "sigmoid": torch.sigmoid,
         "tanh": torch.tanh,
+        "sin": torch.sin,
+        "arctan": torch.atan,
+        "log_sigmoid": torch.nn.functional.logsigmoid,
+        "logaddexp": torch.logaddexp,
         "sum": reduce("sum"),
         "mean": reduce("mean"),
         "max": reduce("max"),
+        "prod": reduce("prod"),
         "reshape": lambda a, shape: a.reshape(shape),
         "transpose": transpose,
         "index": lambda a, spec: _index(a, spec, torch.tensor),
@@ -236,7 +256,7 @@ def _propose(draw, op: str, values: list[np.ndarray]):
         return None
     a = draw(st.sampled_from(ids))
     x = values[a]
-    if op in ("add", "sub", "mul", "div", "pow"):
+    if op in ("add", "sub", "mul", "div", "pow", "logaddexp"):
 
         def fits(b):
             try:
@@ -271,7 +291,7 @@ def _propose(draw, op: str, values: list[np.ndarray]):
         return (op, (a,), (draw(st.sampled_from([0.5, -1.5, 2.0, 3.0])),))
     if op == "rpow_num":
         return (op, (a,), (draw(st.sampled_from([2.0, 0.5])),)) if np.all(np.abs(x) < 5) else None
-    if op in ("sum", "mean", "max"):
+    if op in ("sum", "mean", "max", "prod"):
         axis = _axis(draw, x.ndim)
         if op == "max" and not _smooth_max(x, axis):
             return None
@@ -300,7 +320,7 @@ def _propose(draw, op: str, values: list[np.ndarray]):
         return (op, (a,), (spec,))
     if op in ("softmax", "log_softmax"):
         return (op, (a,), (draw(st.integers(-x.ndim, x.ndim - 1)),))
-    return (op, (a,), ())  # neg, exp, log, sqrt, relu, sigmoid, tanh
+    return (op, (a,), ())  # neg, exp, log, sqrt, relu, sigmoid, tanh, sin, arctan, log_sigmoid
 
 
 @st.composite
@@ -401,7 +421,10 @@ def test_the_builder_reaches_every_op():
     # The random graphs must exercise the whole op set, repeated indices and node reuse.
     seen_ops, repeated, reused = set(), False, False
 
-    @settings(max_examples=100, deadline=None, derandomize=True, database=None)
+    # 300, not 100: which programs hypothesis draws here depends on memory layout (an unrelated
+    # import can change it); 100 left an op unreached in about half of the layouts tried, and
+    # 200 missed a repeated index once sin, arctan, log_sigmoid, logaddexp and prod joined
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None)
     @given(program=programs())
     def collect(program):
         nonlocal repeated, reused

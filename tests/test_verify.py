@@ -134,8 +134,7 @@ def test_verify_command_on_real_mnist(mnist_dir, capsys):
 def test_verify_command_says_when_the_batch_is_synthetic(tmp_path, capsys):
     argv = [
         "verify",
-        "--data",
-        str(tmp_path),
+        "--synthetic",
         "--hidden",
         "8",
         "--dtype",
@@ -155,8 +154,7 @@ def test_verify_command_says_when_the_batch_is_synthetic(tmp_path, capsys):
 def test_verify_graph_colours_parameters_by_agreement(tmp_path, capsys):
     argv = [
         "verify",
-        "--data",
-        str(tmp_path),
+        "--synthetic",
         "--hidden",
         "4",
         "--samples",
@@ -181,7 +179,7 @@ OUT_ACTS = ("sigmoid", "relu", "tanh", "none")
 def test_exit_status_agrees_with_the_verdict_line_in_every_combination(tmp_path, capsys):
     import warnings
 
-    base = ["verify", "--data", str(tmp_path), "--hidden", "6", "--batch-size", "16", "--samples", "2"]
+    base = ["verify", "--synthetic", "--hidden", "6", "--batch-size", "16", "--samples", "2"]
     for loss in LOSS_NAMES:
         for act in ACTS:
             for out_act in OUT_ACTS:
@@ -279,7 +277,7 @@ def test_cross_entropy_means_the_same_loss_in_verify_and_train(batch, tmp_path, 
     )
     assert loss_fn("printed_ce") is printed_cross_entropy
     # and, as --help says, cross_entropy takes logits unless told otherwise
-    argv = ["verify", "--data", str(tmp_path), "--hidden", "4", "--samples", "1", "--loss", "cross_entropy"]
+    argv = ["verify", "--synthetic", "--hidden", "4", "--samples", "1", "--loss", "cross_entropy"]
     assert main(argv) == 1
     assert "output_activation=None" in capsys.readouterr().out
     with pytest.raises(ValueError, match="undefined on raw outputs"):

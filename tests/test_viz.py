@@ -214,13 +214,13 @@ def test_missing_dot_writes_the_dot_file_and_says_how(tmp_path, monkeypatch, cap
         render_graph(loss, str(tmp_path / "g.png"))
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
     assert not (tmp_path / "g.png").exists()
-    code = main(["graph", "--out", str(tmp_path / "c.svg"), "--data", str(tmp_path), "--hidden", "3"])
+    code = main(["graph", "--out", str(tmp_path / "c.svg"), "--synthetic", "--hidden", "3"])
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1 and "apt-get install graphviz" in err
     assert (tmp_path / "c.dot").exists()
     # with --steps, rendering the .dot by hand would give one picture, not the page: say so
     steps = tmp_path / "steps"
-    argv = ["graph", "--out", str(tmp_path / "d.svg"), "--data", str(tmp_path), "--hidden", "3"]
+    argv = ["graph", "--out", str(tmp_path / "d.svg"), "--synthetic", "--hidden", "3"]
     code = main([*argv, "--steps", str(steps)])
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1

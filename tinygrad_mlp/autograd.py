@@ -351,7 +351,10 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
             if prev is None:
                 grads[parent] = pg
             elif lift is None:
-                grads[parent] = prev + pg
+                acc = prev + pg
+                # two 0-d arrays sum to a numpy scalar: keep an array (of its dtype, float64
+                # included), since a rule lifts a bare scalar as it lifts a Python number
+                grads[parent] = acc if type(acc) is ndarray else np.asarray(acc)
             else:
                 with using(enabled=True, in_backward=True):
                     grads[parent] = prev + pg

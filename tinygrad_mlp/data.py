@@ -2,11 +2,21 @@
 
     X_train, y_train, X_test, y_test = load_mnist()
 
-The folder is ``data_dir``, else the environment variable ``TINYGRAD_MLP_DATA``, else
-``./data``. A missing file is downloaded when ``download=True``: the mirrors are tried
-in order, the SHA-256 of the decompressed content is checked, and the file is written
-under a temporary name and renamed only when complete, so an interrupted or corrupt
-download leaves nothing behind.
+Where the files are, one rule for every command, the notebooks and the tests
+(:func:`find_data_dir`):
+
+1. the folder given (``data_dir``; ``--data DIR`` on the command line), else
+2. the folder in the environment variable ``TINYGRAD_MLP_DATA``, else
+3. the first ``data/`` folder holding MNIST files, looking in the current folder and
+   then upward to the top of the clone (the folder holding ``pyproject.toml`` or
+   ``.git``), so a notebook started in ``examples/`` finds the clone's ``data/``, else
+4. the clone's ``data/`` (``./data`` outside a clone), where missing files are downloaded.
+
+A folder given by 1 or 2 must exist (it is never created: a typo is an error naming it,
+not a download into a new folder). A missing file is downloaded when ``download=True``:
+the mirrors are tried in order, the SHA-256 of the decompressed content is checked, and
+the file is written under a temporary name and renamed only when complete, so an
+interrupted or corrupt download leaves nothing behind.
 
 The IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian header of a magic
 number (0x00000801 for labels, 0x00000803 for images), then one 32-bit size per
@@ -57,9 +67,69 @@ class DataError(RuntimeError):
     """A data file is missing, truncated or corrupt; the message names the file."""
 
 
+DATA_ENV = "TINYGRAD_MLP_DATA"
+LOCAL_FILES_HINT = (
+    "to use MNIST files you have, put "
+    + ", ".join(f"{name}.gz" for name in FILES)
+    + " (gzipped or not) in a folder and give it with --data DIR or TINYGRAD_MLP_DATA=DIR"
+)
+
+
+def clone_top(start: str | None = None) -> str | None:
+    """The top of the clone holding ``start`` (default: the current folder): the nearest
+    folder, ``start`` or above, with a ``pyproject.toml`` or a ``.git``; None outside one."""
+    folder = os.path.abspath(start or os.getcwd())
+    while True:
+        if os.path.exists(os.path.join(folder, "pyproject.toml")) or os.path.exists(
+            os.path.join(folder, ".git")
+        ):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _has_mnist(folder: str) -> bool:
+    return any(_find(folder, name) for name in FILES)
+
+
+def _check_folder(folder: str, given_as: str) -> None:
+    label = f"{given_as} {folder}" if given_as.startswith("-") else f"{given_as}={folder}"
+    if os.path.isdir(folder):
+        return
+    if os.path.exists(folder):
+        raise DataError(f"{label}: is a file, not a folder (give the folder that holds the MNIST files)")
+    raise DataError(f"{label}: no such folder")
+
+
+def find_data_dir(data_dir: str | None = None, given_as: str = "data_dir") -> str:
+    """The MNIST folder by the module's one rule: ``data_dir``, else ``$TINYGRAD_MLP_DATA``,
+    else the first ``data/`` holding MNIST files from the current folder up to the clone's
+    top, else the clone's ``data/`` (``./data`` outside a clone; it may not exist yet).
+    A folder given by ``data_dir`` (named ``given_as`` in errors, e.g. ``--data``) or by the
+    environment must exist: else DataError naming it."""
+    if data_dir:
+        _check_folder(data_dir, given_as)
+        return data_dir
+    if os.environ.get(DATA_ENV):
+        _check_folder(os.environ[DATA_ENV], DATA_ENV)
+        return os.environ[DATA_ENV]
+    here = os.getcwd()
+    top = clone_top(here)
+    folder = here
+    while True:
+        if _has_mnist(os.path.join(folder, "data")):
+            return os.path.join(folder, "data")
+        if top is None or folder == top or os.path.dirname(folder) == folder:
+            break
+        folder = os.path.dirname(folder)
+    return os.path.join(top or here, "data")
+
+
 def default_data_dir() -> str:
-    """``TINYGRAD_MLP_DATA`` if set, else ``./data``."""
-    return os.environ.get("TINYGRAD_MLP_DATA") or os.path.join(os.getcwd(), "data")
+    """:func:`find_data_dir` with nothing given."""
+    return find_data_dir()
 
 
 def _decompress(raw: bytes, path: str) -> bytes:
@@ -173,25 +243,29 @@ def download_file(
             return final
         except (OSError, urllib.error.URLError, DataError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
-    raise DataError(f"{final}: could not download it from any mirror:\n  " + "\n  ".join(failures))
+    raise DataError(f"{final}: could not download it from any mirror ({'; '.join(failures)})")
 
 
 def load_mnist(
-    data_dir: str | None = None, download: bool = True
+    data_dir: str | None = None, download: bool = True, given_as: str = "data_dir"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(X_train, y_train, X_test, y_test)``: X float32 of shape (N, 784) in
-    [0, 1], y int64 class labels. See the module docstring for where files come from."""
-    folder = data_dir or default_data_dir()
+    [0, 1], y int64 class labels. The folder is :func:`find_data_dir`'s (``given_as``
+    names ``data_dir`` in its errors); every problem is a DataError naming the folder or
+    the file."""
+    folder = find_data_dir(data_dir, given_as)
     arrays = {}
     for name, (magic, dims, _sha) in FILES.items():
         path = _find(folder, name)
         if path is None:
             if not download:
                 raise DataError(
-                    f"{os.path.join(folder, name)}[.gz]: missing, and downloading is off "
-                    f"(put the MNIST files there, or set TINYGRAD_MLP_DATA to their folder)"
+                    f"{os.path.join(folder, name)}[.gz]: missing, and downloading is off; {LOCAL_FILES_HINT}"
                 )
-            path = download_file(name, folder)
+            try:
+                path = download_file(name, folder)
+            except DataError as exc:
+                raise DataError(f"{exc}; {LOCAL_FILES_HINT}") from None
         arrays[name] = read_idx(path, magic, dims)
     out = []
     for split in ("train", "t10k"):

@@ -229,6 +229,13 @@ def cross_entropy(logits: Tensor, target) -> Tensor:
     return ops.CrossEntropy.apply(logits, target=t)
 
 
+def log_sigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -log(1 + exp(-x)), stable for every x, as torch's
+    ``nn.functional.logsigmoid``: its gradient sigmoid(-x) stays finite and right in float32
+    below -88, where ``x.sigmoid().log()`` has an infinite one."""
+    return x.log_sigmoid()
+
+
 def mse_loss(pred: Tensor, target) -> Tensor:
     """Mean of (pred - target)**2 over every element."""
     return ((pred - target) ** 2).mean()

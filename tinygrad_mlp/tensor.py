@@ -16,6 +16,7 @@ A Tensor made from a numpy array of the same dtype shares its memory (like
 
 from __future__ import annotations
 
+import dis
 import os
 import sys
 from collections.abc import Sequence
@@ -35,8 +36,8 @@ def _as_array(data, dtype) -> np.ndarray:
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
-        try:
-            arr = np.asarray(data)
+        try:  # numpy's own asarray: a Tensor in a graph inside a list cannot become a leaf's data
+            arr = numpy_api.construct.numpy_asarray(data)
         except ValueError as exc:
             raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
         if dtype is None and arr.dtype.kind in "biuf":
@@ -149,8 +150,9 @@ def _apply_lifted(fn_cls: type[ops.Function], *inputs, **kwargs) -> Tensor:
     """``Function.apply``: numbers and arrays among the inputs become constant Tensors
     (of the first Tensor input's dtype, for numbers)."""
     first = next((x for x in inputs if isinstance(x, Tensor)), None)
-    if first is None:
-        first = Tensor(0.0)
+    if first is None:  # arrays only (a rule's gradient): numbers take the arrays' float dtype
+        floats = [x.dtype for x in inputs if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "f"]
+        first = _tensor_of(np.zeros((), np.result_type(*floats) if floats else np.float32))
     return _apply(fn_cls, *[x if isinstance(x, Tensor) else first._lift(x) for x in inputs], **kwargs)
 
 
@@ -163,6 +165,31 @@ def _caller() -> str:
     while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
         frame = frame.f_back
     return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+
+
+def _user_line() -> str:
+    """``file:line`` of the first frame outside this package and numpy: the user's line."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith((_PACKAGE_DIR + os.sep, _NUMPY_DIR + os.sep)):
+            break
+        frame = frame.f_back
+    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _cut_message(t: Tensor, doing: str) -> str:
+    why = "requires grad" if t.requires_grad else "carries a forward-mode tangent (func.jvp, jacfwd)"
+    return (
+        f"{_user_line()}: a Tensor of shape {t.shape} that {why} reached numpy as a plain array; "
+        f"{doing} would cut the graph (the result would be a constant to autograd). For its values "
+        f"(plotting, printing), use t.detach() or t.data; to keep the graph, stay with Tensors: "
+        f"numpy functions on Tensors record, and so do np.array([...]), np.r_ and np.c_ of Tensors"
+    )
 
 
 def _norm_index(index) -> tuple:
@@ -302,12 +329,31 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
+    def __iter__(self):
+        """The rows, ``t[0]``, ``t[1]`` ... (each a recorded index op), as numpy and PyTorch
+        iterate: ``for row in t``, ``a, b = t``, ``list(t)``."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """The data for numpy (plotting, printing, ``np.asarray``) of a Tensor that is not part
+        of a graph; for one that is (it requires grad, or carries a forward-mode tangent),
+        an error naming the line: a plain array would cut the graph, as PyTorch refuses
+        ``.numpy()`` on a tensor that requires grad. Take ``t.detach()`` or ``t.data``."""
+        if self.requires_grad or MODE.get().fw and numpy_api.in_graph(self):
+            raise numpy_api.GraphCutError(_cut_message(self, "converting it to a numpy array"))
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
     def __float__(self) -> float:
+        # float(t) and t.item() are the explicit ways to a value (as in PyTorch); numpy's
+        # ``array[i] = t`` also lands here, and would cut the graph: that is an error
+        if self.requires_grad or MODE.get().fw:
+            frame = sys._getframe(1)
+            if frame.f_code.co_code[frame.f_lasti] == _STORE_SUBSCR and numpy_api.in_graph(self):
+                raise numpy_api.GraphCutError(_cut_message(self, "writing it into a numpy array"))
         return float(self.item())
 
     def __repr__(self) -> str:
@@ -339,6 +385,10 @@ class Tensor:
             return other
         if isinstance(other, _NUMBER):
             return _tensor_of(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, (list, tuple)):  # a list holding Tensors is stacked, recorded
+            built = numpy_api.construct.build(other)
+            if isinstance(built, Tensor):
+                return built
         return Tensor(other)
 
     def __add__(self, other) -> Tensor:
@@ -553,6 +603,93 @@ class Tensor:
     def T(self) -> Tensor:
         """The axes reversed, as ``numpy.ndarray.T``."""
         return _apply(ops.Transpose, self, axes=None)
+
+    # ---- shape methods (numpy breadth)
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
+        """The axes of length 1 removed (all of them, or ``axis``), as ``ndarray.squeeze``."""
+        return numpy_api.shape._squeeze(self, axis)
+
+    def repeat(self, repeats, axis: int | None = None) -> Tensor:
+        """Each element repeated ``repeats`` times (a number, or one per element) along
+        ``axis`` (None: of the flattened tensor), as ``ndarray.repeat`` (not torch's repeat,
+        which is ``np.tile``)."""
+        return numpy_api.shape._repeat(self, repeats, axis)
+
+    def take(self, indices, axis: int | None = None, mode: str = "raise") -> Tensor:
+        """The elements at ``indices`` along ``axis`` (None: of the flattened tensor)."""
+        return numpy_api.shape._take(self, indices, axis, mode=mode)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal of the two axes (``offset`` above it when positive), last, as numpy."""
+        return numpy_api.shape._diagonal(self, offset, axis1, axis2)
+
+    def sort(self, axis: int = -1) -> None:
+        """Sort in place along ``axis``, as ``ndarray.sort`` (``np.sort(t)`` gives a sorted
+        copy). Recorded as an assignment, so the gradient flows through the permutation; a
+        leaf that requires grad cannot be sorted in place (sort a copy)."""
+        (old,) = numpy_api._unalias((self,), self)
+        self[...] = numpy_api.shape._sort(old, axis)
+
+    def argsort(self, axis: int = -1) -> np.ndarray:
+        """The permutation that sorts along ``axis`` (stable: ties keep their order); an
+        integer array, no gradient."""
+        return np.argsort(self.data, axis=axis, kind="stable")
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+        """The index of the largest value (over ``axis``); integers, no gradient."""
+        return np.argmax(self.data, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+        """The index of the smallest value (over ``axis``); integers, no gradient."""
+        return np.argmin(self.data, axis=axis, keepdims=keepdims)
+
+    # ---- elementwise and reduction methods (numpy breadth)
+    def __mod__(self, other) -> Tensor:
+        """``a % b``: the remainder with the sign of b (numpy's remainder, Python's %)."""
+        return _apply(ops.Remainder, self, self._lift(other))
+
+    def __rmod__(self, other) -> Tensor:
+        return _apply(ops.Remainder, self._lift(other), self)
+
+    def __floordiv__(self, other) -> Tensor:
+        """``a // b``: floor(a / b), piecewise constant (gradient 0)."""
+        return _apply(ops.FloorDivide, self, self._lift(other))
+
+    def __rfloordiv__(self, other) -> Tensor:
+        return _apply(ops.FloorDivide, self._lift(other), self)
+
+    def log_sigmoid(self) -> Tensor:
+        """log(sigmoid(x)), elementwise, stable for every x (its gradient sigmoid(-x) stays
+        finite where log(sigmoid(x)) would be log(0)); torch's logsigmoid."""
+        return _apply(ops.LogSigmoid, self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Rounded to ``decimals`` places, halves to even (numpy's ``a.round``); gradient 0."""
+        return _apply(ops.Round, self, decimals=decimals)
+
+    def prod(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Product over ``axis``; the gradient is right with zeros in the tensor (no division)."""
+        return _apply(ops.Prod, self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: int | None = None) -> Tensor:
+        """Running sums along ``axis`` (None: of the flattened tensor), as numpy's ``a.cumsum``."""
+        return numpy_api.reductions.cumsum(self, axis)
+
+    def cumprod(self, axis: int | None = None) -> Tensor:
+        """Running products along ``axis`` (None: of the flattened tensor); zeros are right."""
+        return numpy_api.reductions.cumprod(self, axis)
+
+    def var(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Variance over ``axis``, divided by n - ddof (numpy's ``a.var``; torch's ``correction``)."""
+        return numpy_api.reductions.var(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: int | Sequence[int] | None = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Standard deviation over ``axis``: the square root of :meth:`var`."""
+        return numpy_api.reductions.std(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The sum of a diagonal (numpy's ``a.trace``): ``offset`` above the main one."""
+        return numpy_api.reductions.trace(self, offset, axis1, axis2)
 
 
 ops.core._engine_apply = _apply_lifted  # Function.apply, without an import on every call

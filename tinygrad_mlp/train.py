@@ -178,9 +178,12 @@ def fit(
     rng: nn.RNG,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    first_epoch: int = 0,
 ) -> list[EpochResult]:
     """Train for ``cfg.epochs`` epochs, shuffling each epoch with ``rng``; logs one line
-    per epoch (and a tqdm bar per epoch when ``progress``, by default on a terminal)."""
+    per epoch (and a tqdm bar per epoch when ``progress``, by default on a terminal).
+    After each epoch the learning rate is multiplied by ``cfg.lr_decay``. A resumed run
+    passes the epochs already done as ``first_epoch``: they are counted on from there."""
     X, y, X_test, y_test = data
     if cfg.subset is not None:
         X, y = X[: cfg.subset], y[: cfg.subset]
@@ -191,14 +194,15 @@ def fit(
     names = [n for n, _ in model.named_parameters() if n.endswith(".W")]
     weights = [p for n, p in model.named_parameters() if n.endswith(".W")]
     history = []
-    for epoch in range(1, cfg.epochs + 1):
+    last = first_epoch + cfg.epochs
+    for epoch in range(first_epoch + 1, last + 1):
         order = rng.permutation(len(X))
         starts = range(0, len(X), cfg.batch_size)
         bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(starts, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, unit="step", file=sys.stderr)
+            bar = tqdm(starts, desc=f"epoch {epoch}/{last}", leave=False, unit="step", file=sys.stderr)
         losses, norms = [], np.zeros(len(weights))
         t0 = time.perf_counter()
         for start in bar if bar is not None else starts:
@@ -220,7 +224,7 @@ def fit(
             grad_norms=dict(zip(names, (norms / max(len(losses), 1)).tolist())) if cfg.grad_norms else {},
         )
         history.append(result)
-        log(result.line(cfg.epochs))
+        log(result.line(last))
         opt.lr *= cfg.lr_decay
     return history
 
@@ -236,3 +240,36 @@ def config_from_dict(d: dict) -> TrainConfig:
 def config_to_dict(cfg: TrainConfig) -> dict:
     """A TrainConfig as plain JSON-able values (stored in checkpoints)."""
     return asdict(cfg)
+
+
+def training_state(opt: optim.Optimizer, rng: np.random.RandomState, epoch: int) -> dict:
+    """What a run needs to continue exactly, beside the weights and the optimizer's arrays,
+    as JSON-able values: the epochs done, the learning rate the schedule has reached, and
+    the shuffling generator's state (numpy's MT19937: 624 words, a position, a cached
+    Gaussian)."""
+    kind, keys, pos, has_gauss, cached = rng.get_state()
+    return {
+        "epoch": int(epoch),
+        "lr": float(opt.lr),
+        "rng": {
+            "kind": kind,
+            "keys": keys.tolist(),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+    }
+
+
+def restore_training_state(state: dict, opt: optim.Optimizer, rng: np.random.RandomState) -> int:
+    """Put :func:`training_state`'s values back into ``opt`` and ``rng``; returns the
+    epochs done. A malformed state is a ValueError."""
+    try:
+        r = state["rng"]
+        rng.set_state(
+            (r["kind"], np.array(r["keys"], dtype=np.uint32), r["pos"], r["has_gauss"], r["cached_gaussian"])
+        )
+        opt.lr = float(state["lr"])
+        return int(state["epoch"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed training state ({exc!r})") from None

@@ -3,6 +3,8 @@ numbers and arrays to constants of a Tensor's dtype."""
 
 from __future__ import annotations
 
+from ..autograd import MODE
+
 _TENSOR = None
 
 
@@ -37,11 +39,22 @@ def _first_tensor(args):
     return next(a for a in args if _is_tensor(a))
 
 
+def in_graph(t) -> bool:
+    """True when the Tensor ``t`` is part of a graph being recorded: it requires grad, or it
+    carries a forward-mode tangent of a ``func.jvp`` under way. Running numpy on its array
+    would give a constant to autograd: a dropped gradient or tangent."""
+    if t.requires_grad:
+        return True
+    levels = MODE.get().fw
+    return bool(levels) and any(id(t) in level for level in levels)
+
+
 def _needs_graph(args) -> bool:
+    """True when a Tensor in ``args`` (inside lists and tuples too) is part of a graph."""
     stack = list(args)
     while stack:
         a = stack.pop()
-        if _is_tensor(a) and a.requires_grad:
+        if _is_tensor(a) and in_graph(a):
             return True
         if isinstance(a, (list, tuple)):
             stack.extend(a)
@@ -51,3 +64,8 @@ def _needs_graph(args) -> bool:
 def _lift_pair(a, b):
     t = a if _is_tensor(a) else b
     return _lift_like(a, t), _lift_like(b, t)
+
+
+class GraphCutError(RuntimeError):
+    """A Tensor that is part of a graph being recorded was about to become a plain numpy
+    array (``Tensor.__array__``), which would drop its gradient or tangent."""

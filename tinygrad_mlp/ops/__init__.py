@@ -21,8 +21,9 @@ keep on ``self`` only constants (axes, shapes, masks). Nothing holds the output
 Tensor, so a graph has no reference cycles and is freed by reference counting.
 
 The ops live in one module per family, as numpy groups its functions: ``core``
-(Function and the helpers), ``elementwise``, ``reductions``, ``shape``, ``products``,
-``linalg`` and ``losses`` (the softmax family and fused losses); this package
+(Function and the helpers), ``elementwise``, ``trig`` (trigonometric, hyperbolic, sinc,
+arctan2, hypot), ``steps`` (floor, round, sign ...), ``reductions``, ``shape``, ``products``, ``linalg`` and ``losses`` (the
+softmax family and fused losses); this package
 re-exports them all, so ``ops.Add`` and ``from tinygrad_mlp.ops import Sum`` work.
 
 To add an op: write a ``Function`` subclass in its family's module (forward, vjp, jvp), then a Tensor
@@ -44,3 +45,5 @@ from .losses import *  # noqa: F403
 from .products import *  # noqa: F403
 from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
+from .steps import *  # noqa: F403
+from .trig import *  # noqa: F403

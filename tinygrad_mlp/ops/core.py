@@ -63,8 +63,10 @@ def _call(cls, *args, **kwargs):
 
 
 def _value(x) -> np.ndarray:
-    """The array of an array or a Tensor: for masks and other constants inside rules."""
-    return np.asarray(x)
+    """The array of an array or a Tensor: for masks and other constants inside rules (a
+    Tensor's own ``data``: ``np.asarray`` refuses a Tensor that is part of a graph)."""
+    data = getattr(x, "data", None)
+    return data if isinstance(data, np.ndarray) and not isinstance(x, np.ndarray) else np.asarray(x)
 
 
 class Function:

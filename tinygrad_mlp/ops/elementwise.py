@@ -1,6 +1,10 @@
-"""Elementwise ops: arithmetic, unary functions, where/maximum, casts and copies."""
+"""Elementwise ops: arithmetic, exp and log families, sigmoid, where/maximum, binary functions
+(logaddexp, remainder, fmax), casts and copies. (Piecewise constant ones: ``steps``;
+trigonometric ones: ``trig``.)"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -100,31 +104,54 @@ class Div(_Binary):
 
 
 class Pow(_Binary):
-    """a ** b, both tensors, broadcasting. (A constant exponent is :class:`PowConst`.)"""
+    """a ** b, both tensors, broadcasting. (A constant exponent is :class:`PowConst`.)
+
+    Where a == 0 the rules use a safe stand-in (1) for a inside the powers and logs, so
+    no 0 * inf appears in a value or in any derivative of it: the exact zeros stay
+    exact at every order (d(0**b)/db = 0, as PyTorch; d(a**0)/da = 0)."""
 
     name = "pow"
 
     def forward(self, a, b):
         return a**b
 
-    def vjp(self, g, out, a, b):
-        need_a, need_b = self.needs_input_grad
-        ga = gb = None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if need_a:
-                # d(a**b)/da = g * b * a**(b-1); 0 where b == 0 (a**0 is constant, even at a == 0)
-                ga = unbroadcast(np.where(_value(b) == 0, 0, g * b * a ** (b - 1)), a.shape)
+    def _parts(self, a, b, out, need_a=True, need_b=True):
+        """(b * a**(b-1), a**b * log(a)): the two partial derivatives (None where not needed),
+        from a stand-in a = 1 where a == 0 and b == 0 (the first) or a == 0 (the second)."""
+        zero = _value(a) == 0
+        da = db = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # a negative base gives NaN, as numpy
+            if not zero.any():
+                da = b * a ** (b - 1) if need_a else None
+                db = out * np.log(a) if need_b else None
+                return da, db
+            if need_a:  # b * 0**(b-1) is right for b != 0 (inf for 0 < b < 1); b == 0 gives 0 * 1
+                da = b * np.where(zero & (_value(b) == 0), 1, a) ** (b - 1)
             if need_b:
-                # d(a**b)/db = g * a**b * log(a); 0 where a == 0 (as PyTorch does)
-                gb = unbroadcast(np.where(_value(a) == 0, 0, g * out * np.log(a)), b.shape)
-        return ga, gb
+                db = np.where(zero, 0, out * np.log(np.where(zero, 1, a)))
+        return da, db
+
+    def vjp(self, g, out, a, b):
+        # d(a**b)/da = g * b * a**(b-1), d(a**b)/db = g * a**b * log(a)   (0 at the zeros above)
+        need_a, need_b = self.needs_input_grad
+        da, db = self._parts(a, b, out, need_a, need_b)
+        return (
+            unbroadcast(g * da, a.shape) if need_a else None,
+            unbroadcast(g * db, b.shape) if need_b else None,
+        )
 
     def jvp(self, t, out, a, b):
-        # d(a**b) = da * b * a**(b-1) + db * a**b * log(a)   (same zeros as vjp)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            da = np.where(_value(b) == 0, 0, t[0] * b * a ** (b - 1))
-            db = np.where(_value(a) == 0, 0, t[1] * out * np.log(a))
-        return da + db
+        # d(a**b) = b * a**(b-1) * da + a**b * log(a) * db
+        da, db = self._parts(a, b, out)
+        return t[0] * _finite_where_still(t[0], da) + t[1] * _finite_where_still(t[1], db)
+
+
+def _finite_where_still(tangent, partial):
+    """``partial`` with 0 where it is infinite and ``tangent`` is 0: a zero tangent times an
+    infinite partial derivative (the jvp of 0**y along y meets d(0**y)/d0 = inf) is 0, not NaN.
+    Finite partials are left alone, so the term's own derivatives are untouched."""
+    bad = (_value(tangent) == 0) & ~np.isfinite(_value(partial))
+    return np.where(bad, 0, partial) if bad.any() else partial
 
 
 class PowConst(Function):
@@ -150,8 +177,8 @@ class PowConst(Function):
     def jvp(self, t, out, a):
         # d(a**p) = p * a**(p-1) * da
         p = self.p
-        if p == 0:
-            return t[0] * 0
+        if p == 0:  # exactly 0, even for an infinite da
+            return np.zeros_like(_value(t[0]))
         return t[0] * (p * a ** (p - 1)) if p != 1 else t[0]
 
 
@@ -293,14 +320,41 @@ class Sigmoid(Function):
 
     def vjp(self, g, out, a):
         # d(sigma a)/da = g * sigma(a) * (1 - sigma(a))
-        grad = 1 - out
-        grad *= out  # in place on arrays; on Tensors these rebind to new ones
-        grad *= g
-        return (grad,)
+        # (computed exactly where sigma(a) rounds to 1 too: see _sigmoid_slope)
+        slope = _sigmoid_slope(a, out)
+        slope *= g  # in place on arrays; on Tensors this rebinds to a new one
+        return (slope,)
 
     def jvp(self, t, out, a):
         # d(sigma a) = sigma(a) * (1 - sigma(a)) * da
-        return t[0] * out * (1 - out)
+        return t[0] * _sigmoid_slope(a, out)
+
+
+_max = np.maximum.reduce  # a.max() without its Python wrapper
+_NEAR_ONE = 0.875  # below it, 1 - sigma(a) loses at most 3 bits; above it the exact form is used
+
+
+def _sigmoid_slope(a, out):
+    """sigma'(a) = sigma(a) * sigma(-a) = e / (1 + e)**2 with e = exp(-|a|), exact for every a.
+
+    sigma(a) * (1 - sigma(a)) is exact while sigma(a) <= 1/2 and loses precision as sigma
+    nears 1 (1 - sigma(a) rounds to 0 once sigma(a) rounds to 1: float32 a > 17). For a > 0
+    the slope is also e * sigma(a)**2 (e = exp(-a)), which is e / (1 + e)**2, exact.
+    On arrays (the first-order hot path) the cheap form is computed everywhere and the
+    exact one only where sigma(a) > 7/8, after one max to see whether there are any."""
+    if type(out) is np.ndarray:
+        slope = 1 - out
+        if not out.ndim:  # numpy gives a scalar for a 0-d result: make it an array to write into
+            slope = np.asarray(slope)
+        slope *= out
+        if out.size and _max(out, None) > _NEAR_ONE:
+            near = out > _NEAR_ONE
+            s = out[near]
+            slope[near] = np.exp(-a[near]) * s * s
+        return slope
+    # on Tensors (higher orders): two analytic forms of sigma', selected; both finite everywhere
+    e = np.exp(-np.abs(a))
+    return np.where(_value(a) > 0, e * out * out, out * (1 - out))
 
 
 class Tanh(Function):
@@ -346,16 +400,26 @@ class Where(Function):
 
 
 class Maximum(_Binary):
-    """np.maximum(a, b), broadcasting; a tie sends half the gradient to each side (as PyTorch)."""
+    """np.maximum(a, b), broadcasting; a tie sends half the gradient to each side (as PyTorch).
+
+    A NaN wins, as in numpy's value: the gradient goes to the NaN operand (half each when
+    both are NaN), so a NaN upstream gradient reaches the NaN's source instead of vanishing."""
 
     name = "maximum"
+    nan_wins = True  # False for fmax, which returns the other operand
 
     def forward(self, a, b):
         return np.maximum(a, b)
 
     def _weights(self, a, b):
+        """The share of the gradient that goes to a (the rest goes to b): a constant."""
         a, b = _value(a), _value(b)
-        return np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0)).astype(np.result_type(a, b))
+        w = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+        nan_a, nan_b = np.isnan(a), np.isnan(b)
+        if nan_a.any() or nan_b.any():
+            win = 1.0 if self.nan_wins else 0.0
+            w = np.where(nan_a, np.where(nan_b, 0.5, win), np.where(nan_b, 1.0 - win, w))
+        return w.astype(np.result_type(a, b))
 
     def vjp(self, g, out, a, b):
         # d max(a, b)/da = g where a > b, g/2 where a == b; d/db = the rest
@@ -382,7 +446,7 @@ class Cast(Function):
         return a.astype(dtype)
 
     def vjp(self, g, out, a):
-        # d cast(a)/da = g cast back to a's dtype
+        # d(cast a)/da = g cast back to a's dtype
         return (_call(Cast, g, dtype=self.dtype),)
 
     def jvp(self, t, out, a):
@@ -399,9 +463,222 @@ class Copy(Function):
         return a.copy()
 
     def vjp(self, g, out, a):
-        # d copy(a)/da = g
+        # d(copy a)/da = g
         return (g,)
 
     def jvp(self, t, out, a):
         # d copy(a) = da
         return t[0]
+
+
+# ---------------------------------------------------------------- unary functions (numpy's ufuncs)
+
+
+class _Unary(Function):
+    """An elementwise f(a) whose derivative f'(a) is written once, in ``slope(a, out)``
+    (Tensor-friendly, so it records for higher orders): vjp is g * f'(a), jvp is f'(a) * da."""
+
+    def slope(self, a, out):
+        """f'(a), from the input and the output."""
+        raise NotImplementedError
+
+    def vjp(self, g, out, a):
+        # d(f a)/da = g * f'(a), with f' the op's slope
+        return (g * self.slope(a, out),)
+
+    def jvp(self, t, out, a):
+        # d(f a) = f'(a) * da
+        return t[0] * self.slope(a, out)
+
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+class Log1p(_Unary):
+    """log(1 + a), exact for tiny a."""
+
+    name = "log1p"
+
+    def forward(self, a):
+        return np.log1p(a)
+
+    def slope(self, a, out):
+        # d(log1p a)/da = 1 / (1 + a)
+        return 1 / (1 + a)
+
+
+class Expm1(_Unary):
+    """exp(a) - 1, exact for tiny a."""
+
+    name = "expm1"
+
+    def forward(self, a):
+        return np.expm1(a)
+
+    def slope(self, a, out):
+        # d(expm1 a)/da = exp(a)   (not out + 1, which is 0 where exp(a) is below rounding)
+        return np.exp(a)
+
+
+class Log2(_Unary):
+    """Base-2 log."""
+
+    name = "log2"
+
+    def forward(self, a):
+        return np.log2(a)
+
+    def slope(self, a, out):
+        # d(log2 a)/da = 1 / (a ln 2)
+        return 1 / (a * _LN2)
+
+
+class Log10(_Unary):
+    """Base-10 log."""
+
+    name = "log10"
+
+    def forward(self, a):
+        return np.log10(a)
+
+    def slope(self, a, out):
+        # d(log10 a)/da = 1 / (a ln 10)
+        return 1 / (a * _LN10)
+
+
+class Exp2(_Unary):
+    """2 ** a."""
+
+    name = "exp2"
+
+    def forward(self, a):
+        return np.exp2(a)
+
+    def slope(self, a, out):
+        # d(exp2 a)/da = 2**a ln 2
+        return out * _LN2
+
+
+class Cbrt(_Unary):
+    """The real cube root (negative for negative a)."""
+
+    name = "cbrt"
+
+    def forward(self, a):
+        return np.cbrt(a)
+
+    def slope(self, a, out):
+        # d(cbrt a)/da = 1 / (3 cbrt(a)**2)   (inf at 0, as the function is vertical there)
+        return 1 / (3 * (out * out))
+
+
+class Reciprocal(_Unary):
+    """1 / a."""
+
+    name = "reciprocal"
+
+    def forward(self, a):
+        return np.reciprocal(a)
+
+    def slope(self, a, out):
+        # d(1/a)/da = -1/a**2
+        return -(out * out)
+
+
+class LogSigmoid(_Unary):
+    """log(sigma(a)) = -log(1 + exp(-a)), stable for every a: min(a, 0) - log1p(exp(-|a|)).
+
+    Its slope is sigma(-a) = -expm1(out): 1 for very negative a (where log(sigmoid(a))
+    would be log(0) in float32 below -88, with an infinite gradient), e^a-small for large a."""
+
+    name = "log_sigmoid"
+
+    def forward(self, a):
+        return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
+
+    def slope(self, a, out):
+        # d(log sigma(a))/da = sigma(-a) = 1 - exp(log sigma(a)) = -expm1(out)
+        return -np.expm1(out)
+
+
+# ---------------------------------------------------------------- binary functions (numpy's ufuncs)
+
+
+class LogAddExp(_Binary):
+    """log(exp(a) + exp(b)) without overflow (numpy's logaddexp)."""
+
+    name = "logaddexp"
+    exp = staticmethod(np.exp)
+
+    def forward(self, a, b):
+        return np.logaddexp(a, b)
+
+    def vjp(self, g, out, a, b):
+        # d(logaddexp(a, b))/da = g * exp(a - out) (the softmax weight of a: <= 1, never overflows)
+        need_a, need_b = self.needs_input_grad
+        return (
+            unbroadcast(g * self.exp(a - out), a.shape) if need_a else None,
+            unbroadcast(g * self.exp(b - out), b.shape) if need_b else None,
+        )
+
+    def jvp(self, t, out, a, b):
+        # d(logaddexp(a, b)) = exp(a - out) da + exp(b - out) db
+        return t[0] * self.exp(a - out) + t[1] * self.exp(b - out)
+
+
+class LogAddExp2(LogAddExp):
+    """log2(2**a + 2**b) without overflow (numpy's logaddexp2)."""
+
+    name = "logaddexp2"
+    exp = staticmethod(np.exp2)  # d/da = 2**(a - out)
+
+    def forward(self, a, b):
+        return np.logaddexp2(a, b)
+
+
+class Remainder(_Binary):
+    """a mod b with the sign of b (numpy's remainder, Python's %): a - floor(a/b) * b."""
+
+    name = "remainder"
+
+    def forward(self, a, b):
+        return np.remainder(a, b)
+
+    def _quotient(self, a, b, out):
+        # the integer q with a = q b + out (constant: the function is a - q b between its jumps)
+        a, b, out = _value(a), _value(b), _value(out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.round((a - out) / b)
+
+    def vjp(self, g, out, a, b):
+        # d(a mod b)/da = g, d(a mod b)/db = -g * q
+        need_a, need_b = self.needs_input_grad
+        return (
+            unbroadcast(g, a.shape) if need_a else None,
+            unbroadcast(-g * self._quotient(a, b, out), b.shape) if need_b else None,
+        )
+
+    def jvp(self, t, out, a, b):
+        # d(a mod b) = da - q db
+        return t[0] - t[1] * self._quotient(a, b, out)
+
+
+class Fmod(Remainder):
+    """a mod b with the sign of a (C's fmod): a - trunc(a/b) * b."""
+
+    name = "fmod"
+
+    def forward(self, a, b):
+        return np.fmod(a, b)
+
+
+class Fmax(Maximum):
+    """np.fmax(a, b): the max, ignoring a NaN (the other operand is the result and takes the
+    gradient); ties split as in maximum."""
+
+    name = "fmax"
+    nan_wins = False
+
+    def forward(self, a, b):
+        return np.fmax(a, b)

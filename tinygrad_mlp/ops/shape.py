@@ -1,4 +1,8 @@
-"""Shape ops: reshape, broadcast, transpose, indexing, assignment, stacking."""
+"""Shape ops: reshape, broadcast, transpose, indexing, assignment, stacking, concatenation.
+
+The numpy shape family (flip, roll, pad, tile, repeat, diag, sort ...) is built in
+``numpy_api/shape.py`` from these few ops: index (a gather, whose adjoint is a scatter-add),
+setitem, reshape, broadcast, transpose and concatenate."""
 
 from __future__ import annotations
 
@@ -168,3 +172,32 @@ class Stack(Function):
     def jvp(self, t, out, *inputs):
         # d stack(a_i) = stack(da_i)
         return _call(Stack, *t)
+
+
+class Concatenate(Function):
+    """np.concatenate of several arrays along ``axis`` (their other axes equal). The one
+    op behind concatenate, hstack, vstack, dstack, column_stack, append, np.r_ and np.c_;
+    its adjoint splits the gradient back into the inputs' spans by slicing."""
+
+    name = "concatenate"
+
+    def forward(self, *arrays, axis=0):
+        nd = arrays[0].ndim if arrays else 0
+        self.axis = int(axis) % nd if nd and -nd <= axis < nd else axis  # else numpy says why
+        out = np.concatenate(arrays, axis=self.axis)
+        ends = np.cumsum([a.shape[self.axis] for a in arrays])
+        lead = (slice(None),) * self.axis
+        self.spans = tuple(lead + (slice(int(e - a.shape[self.axis]), int(e)),) for a, e in zip(arrays, ends))
+        return out
+
+    def shape_error(self, exc: Exception, *arrays: np.ndarray) -> ShapeError:
+        shapes = [a.shape for a in arrays]
+        return ShapeError(f"concatenate: cannot join shapes {shapes} along axis {self.axis}: {exc}")
+
+    def vjp(self, g, out, *inputs):
+        # d concat(a_0, ..., a_n)/da_i = g[span of a_i along axis]
+        return tuple(g[s] if need else None for s, need in zip(self.spans, self.needs_input_grad))
+
+    def jvp(self, t, out, *inputs):
+        # d concat(a_i) = concat(da_i)
+        return _call(Concatenate, *t, axis=self.axis)
