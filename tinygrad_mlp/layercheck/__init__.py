@@ -59,7 +59,7 @@ from .adapters import (
     put,
 )
 from .report import GradRow, LayerReport, grade, missing, resolution_notes, share
-from .trace import RandomReplay, generators_held, recording, traceback_line, without_small_constants
+from .trace import Filled, RandomReplay, generators_held, recording, traceback_line, without_small_constants
 
 __all__ = [
     "check_backward",
@@ -332,8 +332,13 @@ class _Traced:
             self.tensors[canon] = t
         vals = fresh(xs)
         self.inputs = {}
-        for i in sorted(wanted):
-            vals[i] = self.inputs[i] = Tensor(vals[i], requires_grad=True, name=names[i])
+        for i, x in enumerate(vals):
+            if i in wanted:
+                vals[i] = self.inputs[i] = Tensor(x, requires_grad=True, name=names[i])
+            elif isinstance(x, np.ndarray) and x.dtype.kind == "f":
+                # a float input without a row (data, one-hot targets) is a Tensor too, without a graph:
+                # X.dot(W) with W a Tensor then records (an ndarray's own method would cut the graph)
+                vals[i] = Filled(x)
         try:
             with replay.run(), recording(replay.swap) as seen, without_small_constants(self.drop):
                 outs = subject.outputs(state, vals)

@@ -10,10 +10,12 @@ Inside :func:`recording` (the check's own run of the forward on Tensors, nothing
   numpy arrays (labels, masks, indices).
 - ``ndarray op= Tensor`` (``h = np.zeros(3) + 0; h += t``) gives the Tensor ``h + t``:
   Python binds the result of ``+=`` to the name.
-- A Tensor that needs a graph and is turned into numbers anyway (``np.asarray(t)``,
-  ``float(t)``, ``t.item()``, an ndarray method such as ``a.dot(t)``, or a write of a
-  Tensor into a numpy array made some other way) is recorded as a *cut*, with the
-  learner's ``file:line`` and code, for the report; the run goes on.
+- Float inputs without a row (the data ``X``, one-hot targets) are :class:`Filled` Tensors
+  too, so that ``X.dot(W)`` records instead of numpy converting ``W``.
+- ``float(t)`` and ``t.item()`` of a Tensor in the graph (values autograd cannot follow)
+  are recorded as a *cut*, with the learner's ``file:line`` and code, for the report; the
+  run goes on. Turning it into a numpy array (``np.asarray(t)``, a write into a numpy
+  array) is the engine's own error, naming the line.
 
 Random draws: :class:`RandomReplay` sets numpy's global generator, and every
 ``Generator`` or ``RandomState`` the learner's module holds, back to the state they
@@ -245,15 +247,9 @@ def recording(swap: NumpySwap, tensors: bool = True):
         with _LOCK, swap.applied(False):
             yield seen
         return
-    array, flt, item = Tensor.__array__, Tensor.__float__, Tensor.item
+    flt, item = Tensor.__float__, Tensor.item
     ufunc = numpy_api.array_ufunc
-
-    def traced_array(self, dtype=None, copy=None):
-        if self.requires_grad:
-            seen.cut(
-                "a Tensor turned into a numpy array (np.asarray, an ndarray method, or a write into an array)"
-            )
-        return array(self, dtype, copy)
+    # (a Tensor in a graph turned into a numpy array is the engine's own GraphCutError, naming the line)
 
     def traced_float(self):
         if self.requires_grad:
@@ -274,11 +270,11 @@ def recording(swap: NumpySwap, tensors: bool = True):
 
     with _LOCK, swap.applied(True):
         try:
-            Tensor.__array__, Tensor.__float__, Tensor.item = traced_array, traced_float, traced_item
+            Tensor.__float__, Tensor.item = traced_float, traced_item
             numpy_api.array_ufunc = traced_ufunc
             yield seen
         finally:
-            Tensor.__array__, Tensor.__float__, Tensor.item = array, flt, item
+            Tensor.__float__, Tensor.item = flt, item
             numpy_api.array_ufunc = ufunc
 
 
