@@ -14,8 +14,13 @@ import tempfile
 MY_LAYERS = """import numpy as np
 
 
-def cumulative_forward(x):
-    return np.cumsum(x, axis=1), x
+def smooth_forward(x, k):
+    return np.convolve(x, k, mode="valid"), (x, k)
+
+
+def smooth_backward(dout, cache):
+    x, k = cache
+    return np.convolve(dout, k[::-1], mode="full"), np.convolve(x[::-1], dout, mode="valid")
 """
 
 BLOCKS = {}
@@ -44,10 +49,9 @@ BLOCKS["conv"] = """def conv_forward_naive(x, w, b, conv_param):
     stride, pad = conv_param["stride"], conv_param["pad"]
     n, c, h, wd = x.shape
     f, _, hh, ww = w.shape
-    xp = np.zeros((n, c, h + 2 * pad, wd + 2 * pad))
-    xp[:, :, pad:pad + h, pad:pad + wd] = x           # a Tensor written into np.zeros: recorded
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
     ho, wo = 1 + (h + 2 * pad - hh) // stride, 1 + (wd + 2 * pad - ww) // stride
-    out = np.zeros((n, f, ho, wo))
+    out = np.zeros((n, f, ho, wo))                    # filled below, entry by entry: recorded
     for i in range(n):
         for k in range(f):
             for r in range(ho):
@@ -113,10 +117,10 @@ def dropout_backward(dout, mask):
 
 np.random.seed(1)  # (only so that the digits on this page repeat; the mask is drawn as it would be)
 print(check_backward((dropout_forward, dropout_backward), rng.standard_normal((5, 4)), {"p": 0.6}))"""
-BLOCKS["error"] = """from my_layers import cumulative_forward   # np.cumsum(x, axis=1) on its line 5
+BLOCKS["error"] = """from my_layers import smooth_forward, smooth_backward   # np.convolve on line 5
 
 try:
-    check_backward((cumulative_forward, lambda dout, x: dout), rng.standard_normal((3, 4)))
+    check_backward((smooth_forward, smooth_backward), rng.standard_normal(6), rng.standard_normal(3))
 except ValueError as exc:   # LayerCheckError, a ValueError
     print(exc)"""
 
