@@ -574,3 +574,53 @@ def test_a_forward_random_in_a_way_that_cannot_be_replayed_is_one_clear_error():
         LayerCheckError, match="different outputs on two runs .* seed the generator it draws from"
     ):
         check_backward((forward, lambda dout, noise: dout * noise), r(8, 8))  # two equal runs: 2**-64
+
+
+# ---------------------------------------------------------------- what cannot be checked: one clear line each
+
+
+def _pair_forward(x):
+    return x * 2, x
+
+
+BAD = [
+    ("a forward without a cache", ((lambda x: x * 2), (lambda d, c: d)), (r(3),), {}, "returns (out, cache)"),
+    ("a loss that is no number", (lambda x: (x * 2, x)), (r(3),), {}, "a loss function's loss is one number"),
+    (
+        "too many gradients",
+        (_pair_forward, lambda d, c: (d, d, d)),
+        (r(3),),
+        {},
+        "returned 3 gradients for 1 inputs",
+    ),
+    (
+        "one dout for two outputs",
+        (lambda x: (x, 2 * x, None), lambda a, b, c: a + 2 * b),
+        (r(3),),
+        {"dout": np.ones(3)},
+        "1 dout given but <lambda> returned 2 outputs",
+    ),
+    (
+        "a dout of the wrong shape",
+        (_pair_forward, lambda d, c: 2 * d),
+        (r(3),),
+        {"dout": np.ones(4)},
+        "dout has shape",
+    ),
+    ("a Tensor as input", (_pair_forward, lambda d, c: 2 * d), (Tensor(r(3)),), {}, "input x is a Tensor"),
+    ("a tuple of three", (_pair_forward, _pair_forward, _pair_forward), (r(3),), {}, "a function pair is"),
+    (
+        "a backward that raises",
+        (_pair_forward, lambda d, c: undefined_name),  # noqa: F821
+        (r(3),),
+        {},
+        "raised on numpy arrays (your code, before anything is traced): NameError",
+    ),
+]
+
+
+@pytest.mark.parametrize("subject,inputs,kw,message", [pytest.param(*c[1:], id=c[0]) for c in BAD])
+def test_what_cannot_be_checked_is_one_line(subject, inputs, kw, message):
+    with pytest.raises(LayerCheckError) as info:
+        check_backward(subject, *inputs, **kw)
+    assert message in str(info.value) and "\n" not in str(info.value), str(info.value)

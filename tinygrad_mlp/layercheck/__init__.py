@@ -249,9 +249,14 @@ def _same(a, b) -> bool:
 def _douts(subject: Subject, outs: list[np.ndarray], dout, seed: int) -> list[np.ndarray]:
     if subject.backward_takes_inputs or subject.style == "loss":
         if len(outs) != 1 or outs[0].ndim != 0:
+            what = (
+                "a loss function's loss is one number"
+                if subject.style == "loss"
+                else ("a loss whose backward takes the forward's inputs (gradient(x, t)) is one number")
+            )
             raise LayerCheckError(
-                f"check_backward: {subject.forward_name} returned {len(outs)} output(s) of shape "
-                f"{', '.join(str(o.shape) for o in outs)}; a loss with a gradient method returns one number"
+                f"check_backward: {subject.forward_name} returned a loss of shape "
+                f"{', '.join(str(o.shape) for o in outs)}; {what}"
             )
         if dout is not None:
             raise LayerCheckError(
