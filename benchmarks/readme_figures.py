@@ -89,7 +89,8 @@ def graph_section(args) -> None:
         _command(["graph", "--out", path], args.data)
         with open(path) as f:
             dot = f.read()
-    norms = re.findall(r'label="sigmoid\n[^"]*?\|g\| ?= ?([0-9.e+-]+)"', dot)
+    # labels are tables of one row per line: <TD>sigmoid</TD> ... <TD>grad |g| = 0.0001</TD>
+    norms = re.findall(r"<TD>sigmoid</TD>(?:(?!</TABLE>).)*?\|g\| ?= ?([0-9.e+-]+)</TD>", dot)
     if not norms:  # the labels changed: say so rather than print an empty figure
         sys.exit("readme_figures: no '|g| = ...' on a sigmoid box in the graph; update graph_section")
     print(f"|g| of the sigmoids, first layer to last: {', '.join(norms)}")

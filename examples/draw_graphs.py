@@ -6,6 +6,11 @@ of the original MLP.
 
 Writes DIR/scalar.svg, DIR/scalar_steps/index.html and DIR/mlp_step.svg. Needs
 Graphviz's dot; without it the .dot files are written instead.
+
+The step captions quote each op's backward rule with these tensors' names in place of the
+rule's letters, and write the gradient arriving at a node as ḡ (dL/d(node)), so that the
+tensor named g here is never mistaken for it: "d(g*d)/dg = ḡ * d". The constant 0.25 is
+"constant 0.25", and the rule for it is "no gradient needed for 0.25: skipped".
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ def main() -> None:
     for t in leaves:
         print(f"dL/d{t.name} = {t.grad.item():+.6f}")
     try:
-        path = render_graph(L, os.path.join(args.out, "scalar.svg"), params=params, show_data=True)
+        path = render_graph(
+            L, os.path.join(args.out, "scalar.svg"), params=params, show_data=True, legend=True
+        )
         print(f"the graph: {path}")
     except GraphvizMissing as exc:
         print(exc)
@@ -64,7 +71,7 @@ def main() -> None:
     print("".join(f" {np.linalg.norm(layer.W.grad):.2e}" for layer in model.layers))
     try:
         path = render_graph(
-            loss, os.path.join(args.out, "mlp_step.svg"), params=dict(model.named_parameters())
+            loss, os.path.join(args.out, "mlp_step.svg"), params=dict(model.named_parameters()), legend=True
         )
         print(f"the MLP step: {path}")
     except GraphvizMissing as exc:

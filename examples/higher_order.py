@@ -117,17 +117,20 @@ def forward_vs_reverse(quick: bool) -> None:
 def draw(out: str) -> None:
     from tinygrad_mlp.viz import GraphvizMissing, render_graph
 
-    print("5. The graph of a double backward: d/dx of x**3, recorded with create_graph=True")
+    print("5. The graph of a gradient: dy/dx of y = x**3, recorded with create_graph=True")
     x = Tensor(2.0, requires_grad=True, name="x")
     (dy,) = grad(x**3, x, create_graph=True)
     dy.name = "dy/dx"
     os.makedirs(out, exist_ok=True)
     try:
-        path = render_graph(dy, os.path.join(out, "double_backward.svg"))
+        path = render_graph(dy, os.path.join(out, "double_backward.svg"), legend=True)
     except GraphvizMissing as exc:
         print(f"   (not drawn: {exc})")
         return
-    print(f"   written to {path}: the ops backprop itself performed are drawn apart from the forward ops")
+    print(f"   written to {path}. Every op in it was recorded by backprop itself (dashed orange boxes):")
+    print("   pow's rule computed seed * (3 * x**2), where seed = dy/dy = 1 is the gradient backward")
+    print("   starts from. The forward op x**3 is not in dy/dx's graph: the gradient does not use its")
+    print("   output. Differentiating this graph again (grad(dy, x)) gives d2y/dx2 = 6x = 12.")
 
 
 def main(argv=None) -> None:

@@ -326,6 +326,9 @@ def test_higher_order(tmp_path):
     assert rel < 1e-6
     svg = (tmp_path / "double_backward.svg").read_text()
     assert svg.count('<g id="node') >= 4  # x, and the ops backprop recorded (pow, mul ...)
+    # a legend says what dashed orange is; pow shows its exponent; the seed 1 is named
+    assert "op of a backward pass (dashed)" in svg and "pow (**2)" in svg and ">seed<" in svg
+    assert "drawn apart" not in out and "seed = dy/dy = 1" in out
 
 
 def test_the_korean_notebook_has_the_english_ones_numbered_sections():

@@ -3,6 +3,7 @@ a missing dot, and the step-by-step backward pictures."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -17,7 +18,8 @@ from tinygrad_mlp.autograd import toposort
 from tinygrad_mlp.cli import main
 from tinygrad_mlp.viz import (
     CURRENT_STROKE,
-    DONE_FILL,
+    DONE_MARK,
+    DONE_STROKE,
     GraphvizMissing,
     backward_frames,
     draw_graph,
@@ -41,7 +43,9 @@ def small_graph():
 
 
 def _labels(dot: str) -> dict[str, str]:
-    return dict(re.findall(r'^\s*(n\d+) \[label="([^"]*)"', dot, re.M))
+    """node id -> its label's lines, joined by newlines (labels are tables of one row per line)."""
+    tables = re.findall(r"^\s*(n\d+) \[label=<(<TABLE.*?</TABLE>)>", dot, re.M)
+    return {n: "\n".join(html.unescape(x) for x in re.findall(r"<TD>(.*?)</TD>", t)) for n, t in tables}
 
 
 def test_one_node_per_tensor_and_the_right_edges():
@@ -68,12 +72,13 @@ def test_labels_show_names_shapes_dtypes_and_gradients():
     e.backward()
     labels = list(_labels(to_dot(e)).values())
     a_label = next(label for label in labels if label.startswith("a\n"))
-    assert "(2,) float32" in a_label and f"grad |g| = {np.linalg.norm([4.0, 5.0]):.3g}" in a_label
+    assert a_label.split("\n")[1] == "(2,)" and f"grad |g| = {np.linalg.norm([4.0, 5.0]):.3g}" in a_label
+    assert to_dot(e).count("float32") == 1 and 'label="every tensor is float32"' in to_dot(e)  # said once
     assert "grad" not in to_dot(e, show_grad=False)
     shown = to_dot(e, show_data=True)
     assert "value = [1, 2]" in shown and "grad = [4, 5]" in shown  # numbers print like numbers
     named = to_dot(e, params={"weights.first": a})
-    assert "weights.first\n(2,) float32" in named
+    assert "weights.first\n(2,)\ngrad |g| = 6.4" in _labels(named).values()
 
 
 def test_a_named_intermediate_shows_its_name_then_its_op():
@@ -93,7 +98,7 @@ def test_scalars_print_like_numbers_and_their_gradient_without_a_norm(value, tex
     y.backward()
     labels = _labels(to_dot(y))
     x_label = next(v for v in labels.values() if v.startswith("x\n")).split("\n")
-    assert x_label == ["x", "scalar float32", f"value = {text}", "grad = 2"]  # no |g| for a scalar
+    assert x_label == ["x", "scalar", f"value = {text}", "grad = 2"]  # no |g| for a scalar
     assert not re.search(r"\d\.(\D|$)", to_dot(y))  # never "2."
 
 
@@ -114,11 +119,12 @@ def test_backward_pass_ops_are_drawn_apart():
     a, b, c, d, e = small_graph()
     assert "darkorange" not in to_dot(e)
     c._ctx.in_backward = True  # what grad(..., create_graph=True) marks on the ops it records
-    styled = re.findall(r'\[label="(\w+)\n[^"]*"([^\]]*)\]', to_dot(e))
+    styled = [(_labels(line)[n].split("\n")[0], line) for line in to_dot(e).splitlines()
+              for n in re.findall(r"^\s*(n\d+) \[label=<", line)]  # fmt: skip
     orange = [first for first, attrs in styled if "darkorange3" in attrs]
     assert orange == ["mul"]
     assert "rounded,dashed" in dict(styled)["mul"]
-    assert "backward-pass op" in to_dot(e, legend=True)
+    assert "op of a backward pass (dashed)" in to_dot(e, legend=True)
     _, captions = backward_frames(e)
     assert any("mul's backward (an op recorded by a backward pass)" in c for c in captions)
 
@@ -137,9 +143,7 @@ def test_mlp_graph_has_one_cluster_per_layer():
     clusters = re.findall(r'subgraph "cluster_(layers\.\d)" \{(.*?)\n\t\}', dot, re.S)
     assert [name for name, _ in clusters] == ["layers.0", "layers.1", "layers.2", "layers.3"]
     for name, body in clusters:
-        firsts = sorted(
-            label.split("\n")[0] for label in re.findall(r'label="([^"]*)"', body) if "\n" in label
-        )
+        firsts = sorted(label.split("\n")[0] for label in _labels(body).values())
         assert firsts == ["add", f"{name}.W", f"{name}.b", "matmul", "sigmoid"], (name, firsts)
     assert dot.count("[label=") == 4 * 5 + 3  # + x, the target constant, the loss
 
@@ -245,12 +249,12 @@ def test_one_frame_per_visited_node_in_backward_order():
     frames, captions = backward_frames(e)
     assert len(frames) == len(expected) == 5
     for k, (frame, t) in enumerate(zip(frames, expected)):
-        highlighted = re.findall(r'^\s*(n\d+) \[label="([^"]*)"[^\]]*color=red', frame.source, re.M)
+        highlighted = [line for line in frame.source.splitlines() if "color=red" in line]
         assert len(highlighted) == 1
-        assert highlighted[0][1].split("\n")[0] == (t.op or t.name), k
+        assert list(_labels(highlighted[0]).values())[0].split("\n")[0] == (t.op or t.name), k
         assert captions[k].startswith(f"step {k + 1}/5: ")
         # gradients known so far: exactly the nodes visited up to this step
-        assert len(re.findall(r"\ngrad ", frame.source)) == k + 1
+        assert len(re.findall(r"<TD>grad ", frame.source)) == k + 1
     np.testing.assert_array_equal(a.grad, [4.0, 5.0])  # and backward really ran
 
 
@@ -259,14 +263,17 @@ def test_captions_say_what_each_backward_rule_did():
     _, captions = backward_frames(e)
     by_node = dict(zip(("sum", "add", "mul", "b", "a"), captions))
     assert "Backward starts at the output sum" in by_node["sum"] and "grad = 1" in by_node["sum"]
-    assert ": d(sum a)/da = g copied along the summed axes" in by_node["sum"]
-    assert "d(a*b)/da = g * b, d(a*b)/db = g * a and passes gradients on to a, b" in by_node["mul"]
-    assert ": d(a+b)/da = g" in by_node["add"]
-    assert "a leaf" in by_node["a"].lower() and f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in by_node["a"]
-    # each rule's letters are tied to the tensors they stand for
-    assert "mul's backward, where a = a (2,) and b = b (2,): d(a*b)/da" in by_node["mul"]
-    assert "add's backward, where a = mul (2,) and b = a (2,): " in by_node["add"]
-    assert "sum's backward, where a = add (2,): " in by_node["sum"]
+    # each rule as its code states it, the tensors' names in place of its letters, ḡ = dL/d(node)
+    assert (
+        "(ḡ = dL/dL, the gradient arriving here): d(sum add)/d(add) = ḡ copied along the summed axes"
+        in by_node["sum"]
+    )
+    assert (
+        "(ḡ = dL/d(mul), the gradient arriving here): d(a*b)/da = ḡ * b, d(a*b)/db = ḡ * a and passes gradients on to a, b"
+        in by_node["mul"]
+    )
+    assert ": d(mul+a)/d(mul) = ḡ, d(mul+a)/da = ḡ (summed back to each operand's shape)" in by_node["add"]
+    assert "a leaf" in by_node["a"].lower() and f"|grad| = {np.linalg.norm([4.0, 5.0]):.3g}" in by_node["a"]
 
 
 def test_frames_after_an_earlier_backward_show_this_pass_and_still_accumulate():
@@ -275,7 +282,7 @@ def test_frames_after_an_earlier_backward_show_this_pass_and_still_accumulate():
     e.backward()
     frames, captions = backward_frames(e)
     assert "grad = 1 (dL/dL)" in captions[0]
-    assert f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in captions[-1]  # a's gradient of one pass
+    assert f"|grad| = {np.linalg.norm([4.0, 5.0]):.3g}" in captions[-1]  # a's gradient of one pass
     assert f"|g| = {np.linalg.norm([4.0, 5.0]):.3g}" in frames[-1].source  # the picture too
     np.testing.assert_array_equal(a.grad, [8.0, 10.0])  # two passes, as two backward() calls give
     np.testing.assert_array_equal(b.grad, [2.0, 4.0])
@@ -285,11 +292,17 @@ def test_captions_name_the_tensors_of_an_mlp_step_and_only_letters_a_rule_uses()
     model, loss = mlp_step((784, 4, 10), batch=3)
     _, captions = backward_frames(loss, params=dict(model.named_parameters()))
     assert (
-        "half_sse's backward, where p = sigmoid (3, 10) and t = y (3, 10): d(0.5*sum((p-t)**2))/dp"
+        "half_sse's backward (ḡ = dL/dL, the gradient arriving here): d(0.5*sum((sigmoid-y)**2))/d(sigmoid) = "
+        "ḡ * (sigmoid - y), no gradient needed for y: skipped and passes gradients on to sigmoid."
         in captions[0]
     )
-    first = next(c for c in captions if "where a = x" in c)
-    assert "matmul's backward, where a = x (3, 784) and b = layers.0.W (784, 4): d(a@b)/da = g @ b.T" in first
+    first = next(c for c in captions if "d(x@layers.0.W)" in c)
+    assert ": no gradient needed for x: skipped, d(x@layers.0.W)/d(layers.0.W) = x.T @ ḡ and passes" in first
+    second = next(c for c in captions if "d(sigmoid@layers.1.W)" in c)
+    assert (
+        ": d(sigmoid@layers.1.W)/d(sigmoid) = ḡ @ layers.1.W.T, d(sigmoid@layers.1.W)/d(layers.1.W) = "
+        in second
+    )
 
     class Twice(ops.Function):  # a rule over *inputs names no letter: no "where"
         name = "twice"
@@ -303,7 +316,7 @@ def test_captions_name_the_tensors_of_an_mlp_step_and_only_letters_a_rule_uses()
 
     leaf = Tensor([1.0, 2.0], requires_grad=True, name="leaf")
     _, captions = backward_frames(Twice.apply(leaf).sum())
-    assert "twice's backward: d(2a)/da = 2 g" in captions[1]
+    assert "twice's backward (ḡ = dL/d(twice), the gradient arriving here): d(2a)/da = 2 ḡ" in captions[1]
 
 
 def _node_boxes(svg: str) -> dict[str, tuple]:
@@ -314,8 +327,9 @@ def _node_boxes(svg: str) -> dict[str, tuple]:
         if g.get("class") == "node":
             shape = next(c for c in g if c.tag in (SVG + "polygon", SVG + "path"))
             texts = [t.text for t in g.findall(SVG + "text")]
+            check = [t.text for t in g.iterfind(f"{SVG}g/{SVG}text")]
             out[g.find(SVG + "title").text] = (shape.get("points") or shape.get("d"), shape.get("fill"),
-                                               shape.get("stroke"), texts)  # fmt: skip
+                                               shape.get("stroke"), texts, check)  # fmt: skip
     return out
 
 
@@ -328,15 +342,26 @@ def test_frames_share_one_layout_shading_finished_nodes_and_outlining_the_curren
     boxes = [_node_boxes(f.svg) for f in frames]
     geometry = {k: v[0] for k, v in boxes[0].items()}
     assert all({k: v[0] for k, v in b.items()} == geometry for b in boxes)  # nodes never move
+    fills = {k: v[1] for k, v in boxes[0].items()}
+    assert fills[next(t for t in fills if t.startswith("layers.0.W"))] == "lightblue"  # a parameter
+    assert (
+        fills[next(t for t in fills if t.startswith("half_sse"))] == "#caff70"
+    )  # the loss (darkolivegreen1)
     tips = list(boxes[0])
     assert not [t for t in tips if re.fullmatch(r"n\d+", t)]  # no internal ids as tooltips
     for k, b in enumerate(boxes):
         current = [tip for tip, v in b.items() if v[2] == CURRENT_STROKE]
         assert len(current) == 1 and current[0].split("\n")[0] == names.get(id(order[k]), order[k].op), k
-        assert sum(v[1] == DONE_FILL for v in b.values()) == k + 1  # finished so far, the current included
+        done = [tip for tip, v in b.items() if v[2] == DONE_STROKE]
+        assert len(done) == k, k  # finished so far: a green border and a check mark
+        assert [tip for tip, v in b.items() if v[4] == [DONE_MARK]] == done
+        assert {tip: v[1] for tip, v in b.items()} == fills  # every node keeps its kind's colour
         with_grad = [tip for tip, v in b.items() if any(t.startswith("grad") for t in v[3])]
         assert len(with_grad) == k + 1  # gradients appear only once known
     assert "|g| = " in frames[-1]._repr_mimebundle_()["image/svg+xml"]  # shows inline in Jupyter
+    assert f"{DONE_MARK} green border: gradient complete" in frames[0].svg  # the marks explained
+    legend_frames, _ = backward_frames(loss, params=dict(model.named_parameters()), legend=True)
+    assert "red border: being processed" in html.unescape(legend_frames[0].svg)  # in the legend
 
 
 @needs_dot
@@ -425,7 +450,14 @@ def test_the_mlp_graph_reads_at_a_glance(tmp_path, mnist_dir):
     for node in raw.iter(SVG + "g"):
         if node.get("class") == "node":
             texts = node.findall(SVG + "text")
-            centre[node.find(SVG + "title").text] = (float(texts[0].get("x")), texts[0].text)
+            shape = (
+                node.find(SVG + "path") if node.find(SVG + "path") is not None else node.find(SVG + "polygon")
+            )
+            xs = [
+                float(x)
+                for x, _ in re.findall(r"(-?[\d.]+),(-?[\d.]+)", shape.get("d") or shape.get("points"))
+            ]
+            centre[node.find(SVG + "title").text] = ((min(xs) + max(xs)) / 2, texts[0].text)
     spine_x = {x for x, first in centre.values() if first in ("x", "matmul", "add", "sigmoid", "half_sse")}
     assert max(spine_x) - min(spine_x) < 1  # one straight column
     params_x = [x for x, first in centre.values() if first.startswith("layers.")]
@@ -462,7 +494,146 @@ def test_the_legend_lists_only_the_kinds_of_box_drawn():
     loss = nn.sse_loss(model(Tensor(np.ones((2, 4)))), np.zeros((2, 2)))
     dot = to_dot(loss, legend=True)
     assert "parameter" in dot and "output" in dot
-    assert "backward-pass op" not in dot and ">constant<" not in dot
+    assert "op of a backward pass" not in dot and ">constant" not in dot
     x = Tensor(2.0, requires_grad=True)
     (dy,) = grad(x**3, x, create_graph=True)
-    assert "backward-pass op" in to_dot(dy, legend=True)
+    assert "op of a backward pass" in to_dot(dy, legend=True)
+
+
+# ---------------------------------------------------------------- issue 25: pictures that stay clear
+
+
+def _edges(dot: str) -> dict[tuple[str, str], str]:
+    """(tail first line, head first line) -> the edge's attributes, by the labels' first lines."""
+    labels = {k: v.split("\n")[0] for k, v in _labels(dot).items()}
+    found = re.findall(r"^\s*(n\d+) -> (n\d+)(?: \[([^\]]*)\])?", dot, re.M)
+    return {(labels[a], labels[b]): attrs for a, b, attrs in found}
+
+
+def test_backward_arrows_only_into_tensors_that_get_a_gradient():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    loss.backward()
+    dot = to_dot(loss, params=dict(model.named_parameters()), direction="backward")
+    edges = _edges(dot)
+    assert edges[("matmul", "x")] == "style=invis" and edges[("half_sse", "y")] == "style=invis"
+    assert (
+        "color=firebrick" in edges[("matmul", "layers.0.W")] and "firebrick" in edges[("half_sse", "sigmoid")]
+    )
+    assert len(re.findall(r"-> n\d+ \[color=firebrick", dot)) == 12 - 2  # all but the arrows into x and y
+
+
+def test_cross_entropy_shows_its_target():
+    model = nn.MLP((6, 3), rng=np.random.default_rng(0))
+    loss = nn.cross_entropy(model(Tensor(np.ones((4, 6)), name="x")), np.array([0, 1, 2, 1]))
+    dot = to_dot(loss)
+    assert "y (target)\n(4, 3)" in _labels(dot).values() or "y (target)" in dot
+    target = re.search(r"^\s*(n\d+_in0) \[label=", dot, re.M).group(1)
+    assert re.search(rf"^\s*{target} -> n\d+$", dot, re.M)  # an arrow into the loss
+    assert re.search(rf"^\s*n\d+ -> {target} \[style=invis\]", to_dot(loss, direction="backward"), re.M)
+
+
+@pytest.mark.parametrize(
+    "make, first_lines",
+    [
+        (lambda x: (x * 2.0).mean(), ["x", "mul", "constant 2", "mean"]),
+        (lambda x: (x * 2.0).mean(axis=0).sum(), ["x", "mul", "constant 2", "mean", "sum"]),
+        (lambda x: x.sum() * 0.5, ["x", "sum", "mul", "constant 0.5"]),  # 0.5 is not 1/6: not a mean
+        (lambda x: (x**3).sum(), ["x", "pow (**3)", "sum"]),
+    ],
+)
+def test_mean_is_drawn_as_a_mean_and_pow_shows_its_exponent(make, first_lines):
+    x = Tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    dot = to_dot(make(x))
+    assert sorted(v.split("\n")[0] for v in _labels(dot).values()) == sorted(first_lines)
+
+
+def test_a_mean_takes_two_steps_on_one_box():
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="x")
+    frames, captions = backward_frames((x * x).mean())
+    assert len(captions) == 4  # mean's product, mean's sum, mul, x
+    assert "The engine records a mean as a sum times 1/n = 0.1667: its box takes two steps" in captions[0]
+    assert captions[1].startswith("step 2/4: the sum inside mean, a scalar: its gradient is complete")
+    assert "d(sum mul)/d(mul) = ḡ copied along the summed axes" in captions[1]
+    assert frames[0].source.count("color=red") == frames[1].source.count("color=red") == 1
+    assert "mean" in frames[1].source
+
+
+def test_constants_are_named_by_their_value_and_skipped_rules_say_so():
+    x = Tensor(3.0, requires_grad=True, name="x")
+    y = x * 0.25 + 1.0
+    dot = to_dot(y)
+    assert {"constant 0.25", "constant 1"} <= {v.split("\n")[0] for v in _labels(dot).values()}
+    _, captions = backward_frames(y)
+    assert "d(x*0.25)/dx = ḡ * 0.25, no gradient needed for 0.25: skipped" in captions[1]
+    assert "d(mul+1)/d(mul) = ḡ, no gradient needed for 1: skipped" in captions[0]
+
+
+def test_the_gradient_symbol_never_clashes_with_a_tensors_name():
+    # micrograd's names: g is a tensor here, and the rules' letters a, b are tensors too
+    a, b, d = (Tensor(v, requires_grad=True, name=n) for v, n in ((2.0, "a"), (-3.0, "b"), (-2.0, "d")))
+    g = (a * b).tanh()
+    g.name = "g"
+    L = d * g
+    L.name = "L"
+    _, captions = backward_frames(L)
+    assert "(ḡ = dL/dL, the gradient arriving here): d(d*g)/dd = ḡ * g, d(d*g)/dg = ḡ * d" in captions[0]
+    tanh = next(c for c in captions if "tanh's backward" in c)
+    assert "(ḡ = dL/dg, the gradient arriving here): d(tanh mul)/d(mul) = ḡ * (1 - tanh(mul)**2)" in tanh
+    # two inputs of one name cannot stand in for the letters: they stay, bound to the tensors
+    same = Tensor(2.0, requires_grad=True, name="w")
+    other = Tensor(3.0, requires_grad=True, name="w")
+    _, captions = backward_frames(same * other)
+    assert "mul's backward, where a = w (scalar) and b = w (scalar) (ḡ = dL/dL" in captions[0]
+    assert ": d(a*b)/da = ḡ * b, d(a*b)/db = ḡ * a and" in captions[0]
+
+
+def test_the_legend_says_what_frames_norms_arrows_and_the_dtype_mean():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    loss.backward()
+    params = dict(model.named_parameters())
+    dot = to_dot(loss, params=params, legend=True)
+    for entry in ("dashed grey frame: one layer", "|g|: size of a gradient, sqrt(sum of its squares)",
+                  "arrows: data flows forward", "every tensor is float32"):  # fmt: skip
+        assert entry in html.unescape(dot), entry
+    assert dot.count("float32") == 1  # said once, not in every box
+    back = html.unescape(to_dot(loss, params=params, legend=True, direction="backward"))
+    assert "red arrows: gradients flow backward (none into inputs that need none)" in back
+    x = Tensor(np.ones(3), requires_grad=True, name="x", dtype=np.float32)
+    mixed = to_dot(
+        (x.astype(np.float64) * Tensor(np.ones(3), dtype=np.float64)).sum()
+    )  # two dtypes: each box says its own
+    assert "every tensor" not in mixed and "(3,) float32" in mixed and "(3,) float64" in mixed
+
+
+@needs_dot
+def test_jupyter_svg_tooltips_name_tensors_not_internal_ids():
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    svg = draw_graph(loss, params=dict(model.named_parameters()))._repr_mimebundle_()["image/svg+xml"]
+    titles = [t.text for t in ET.fromstring(svg[svg.index("<svg") :]).iter(SVG + "title")]
+    assert "layers.0" in titles and "layers.0.W\n(784, 4) float32" in titles and "x → matmul" in titles
+    assert not [t for t in titles if re.search(r"\bn\d+\b|cluster_", t)]
+
+
+@needs_dot
+def test_labels_have_room_and_the_png_is_drawn_at_twice_screen_resolution(tmp_path):
+    model, loss = mlp_step((784, 4, 10), batch=3)
+    params = dict(model.named_parameters())
+    raw = ET.fromstring(draw_graph(loss, params=params).pipe(format="svg"))
+    for node in raw.iter(SVG + "g"):
+        if node.get("class") != "node":
+            continue
+        ys = [float(t.get("y")) for t in node.findall(SVG + "text")]
+        assert all(b - a >= 12.5 for a, b in zip(ys, ys[1:]))  # 1.25 lines of 10 pt: "_" clear of the next
+        xs = (
+            [float(x) for x, _ in re.findall(r"(-?[\d.]+),(-?[\d.]+)", node.find(SVG + "path").get("d"))]
+            if node.find(SVG + "path") is not None
+            else [
+                float(x)
+                for x, _ in re.findall(r"(-?[\d.]+),(-?[\d.]+)", node.find(SVG + "polygon").get("points"))
+            ]
+        )
+        assert min(float(t.get("x")) for t in node.findall(SVG + "text")) - min(xs) >= 7  # clear of corners
+    svg = ET.parse(render_graph(loss, str(tmp_path / "g.svg"), params=params)).getroot()
+    png = Path(render_graph(loss, str(tmp_path / "g.png"), params=params)).read_bytes()
+    width_px = int.from_bytes(png[16:20], "big")
+    assert width_px == pytest.approx(float(svg.get("width").removesuffix("pt")) * 192 / 72, abs=3)

@@ -473,8 +473,8 @@ def grad(
             seed = go
         else:
             seed = _seed(out, go, "grad", f"grad_outputs[{i}]")
-            if create_graph:
-                seed = tensor_cls(seed)
+            if create_graph:  # named, so that a picture of the gradient's graph says what this 1 is
+                seed = tensor_cls(seed, name="seed")
         roots.append(out)
         seeds.append(seed)
     found = _backprop(tuple(roots), tuple(seeds), create_graph=create_graph, store=False, wanted=set(inputs))
