@@ -11,7 +11,6 @@ The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd
 
 from . import func
 from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
-from .layercheck import check_backward
 from .ops import Function, ShapeError
 from .tensor import Tensor
 
@@ -30,3 +29,13 @@ __all__ = [
     "ShapeError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # check_backward is imported on first use (PEP 562): its module costs a tenth of the
+    # package's import time, which a training script need not pay
+    if name == "check_backward":
+        from .layercheck import check_backward
+
+        return check_backward
+    raise AttributeError(f"module 'tinygrad_mlp' has no attribute {name!r}")
