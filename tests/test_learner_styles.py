@@ -624,3 +624,24 @@ def test_what_cannot_be_checked_is_one_line(subject, inputs, kw, message):
     with pytest.raises(LayerCheckError) as info:
         check_backward(subject, *inputs, **kw)
     assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+class SoftmaxWithOneHot:
+    """One-hot float targets, turned into labels inside the forward (t.argmax, t.astype(int))."""
+
+    def forward(self, x, t):
+        self.t = t
+        labels = t.argmax(axis=1) if t.ndim == 2 else t.astype(int)
+        self.y = L.softmax_rows(x)
+        return -np.sum(np.log(self.y[np.arange(len(labels)), labels])) / len(labels)
+
+    def backward(self, dout=1):
+        t = self.t if self.t.ndim == 2 else np.eye(self.y.shape[1])[self.t.astype(int)]
+        return (self.y - t) * dout / len(t)
+
+
+@pytest.mark.parametrize("t", [np.eye(3)[LABELS], LABELS.astype(float)], ids=["one-hot", "float labels"])
+def test_float_targets_keep_numpys_methods_in_the_trace(t):
+    report = check_backward(SoftmaxWithOneHot(), r(4, 3), t)
+    assert [row.name for row in report.rows] == ["x"] and report.passed, str(report)
+    assert "t: the backward returned no gradient for it; not checked" in report.notes

@@ -87,6 +87,13 @@ class Filled(Tensor):
     have and Tensors do not (``fill``, ``argmax``, ``tolist`` ...) run on its values
     while it has no graph."""
 
+    def astype(self, dtype, copy: bool = True):
+        """Another float dtype: recorded, as a Tensor's; an integer or bool dtype (labels
+        kept as floats, ``t.astype(int)``) gives numpy's array while it has no graph."""
+        if np.dtype(dtype).kind != "f" and not self.requires_grad:
+            return self.data.astype(dtype, copy=copy)
+        return super().astype(dtype, copy=copy)
+
     def __getattr__(self, name: str):
         if name.startswith("__") or self.requires_grad:
             raise AttributeError(
