@@ -1,7 +1,9 @@
 """Check your own backward: the original notebook's numpy classes, unchanged, checked
 against autograd run on their own forward code and against numerical differences; then
 classic hand-derivation bugs planted (one per report), and the report pointing at exactly
-the gradients it breaks.
+the gradients it breaks. Then the two other ways learners write layers: function pairs
+with a cache (an affine layer and a convolution in loops, as in course assignments) and
+a textbook's loss class, each also with a planted bug.
 
     python examples/check_your_backward.py [--data DIR] [--batch 8]
 """
@@ -12,8 +14,8 @@ import argparse
 
 import numpy as np
 
+from tinygrad_mlp import check_backward
 from tinygrad_mlp.data import load_mnist
-from tinygrad_mlp.verify import check_backward
 
 # ---------------------------------------------------------------- the notebook's code, as it was
 
@@ -182,6 +184,94 @@ class ReluNoMask(Relu):
         return dout  # BUG: the gradient passes where the unit was off
 
 
+# ---------------------------------------------------------------- course style: function pairs with a cache
+
+
+def affine_forward(x, w, b):
+    """out = x (flattened) w + b; the cache keeps the inputs."""
+    out = x.reshape(x.shape[0], -1).dot(w) + b
+    return out, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+    dx = dout.dot(w.T).reshape(x.shape)
+    dw = x.reshape(x.shape[0], -1).T.dot(dout)
+    db = dout.sum(axis=0)
+    return dx, dw, db
+
+
+def affine_backward_bug(dout, cache):
+    x, w, b = cache
+    dx, _, db = affine_backward(dout, cache)
+    return dx, x.reshape(x.shape[0], -1).T.dot(dout) / x.shape[0], db  # BUG: dw averaged over the batch
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    """A convolution in loops: each output entry is one window times one filter."""
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    n, c, h, wd = x.shape
+    f, _, hh, ww = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
+    ho, wo = 1 + (h + 2 * pad - hh) // stride, 1 + (wd + 2 * pad - ww) // stride
+    out = np.zeros((n, f, ho, wo))
+    for i in range(n):
+        for k in range(f):
+            for r in range(ho):
+                for s in range(wo):
+                    window = xp[i, :, r * stride : r * stride + hh, s * stride : s * stride + ww]
+                    out[i, k, r, s] = np.sum(window * w[k]) + b[k]
+    return out, (xp, w, conv_param)
+
+
+def conv_backward_naive(dout, cache, flip_bias=False):
+    xp, w, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    _, _, hh, ww = w.shape
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    n, f, ho, wo = dout.shape
+    for i in range(n):
+        for k in range(f):
+            for r in range(ho):
+                for s in range(wo):
+                    rows, cols = slice(r * stride, r * stride + hh), slice(s * stride, s * stride + ww)
+                    dw[k] += xp[i, :, rows, cols] * dout[i, k, r, s]
+                    dxp[i, :, rows, cols] += w[k] * dout[i, k, r, s]
+    db = dout.sum(axis=(0, 2, 3))
+    if flip_bias:
+        db = -db  # BUG: the bias's sign
+    return dxp[:, :, pad : dxp.shape[2] - pad, pad : dxp.shape[3] - pad], dw, db
+
+
+def conv_backward_bug(dout, cache):
+    return conv_backward_naive(dout, cache, flip_bias=True)
+
+
+# ---------------------------------------------------------------- book style: a loss class
+
+
+class SoftmaxWithLoss:
+    """Softmax and cross-entropy, with the textbook's log(y + 1e-7)."""
+
+    def forward(self, x, t):
+        self.t = t
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        self.y = e / e.sum(axis=1, keepdims=True)
+        n = x.shape[0]
+        return -np.sum(np.log(self.y[np.arange(n), t] + 1e-7)) / n
+
+    def backward(self, dout=1):
+        n = self.t.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(n), self.t] -= 1
+        return dx * dout / n
+
+
+class SoftmaxWithLossNoMean(SoftmaxWithLoss):
+    def backward(self, dout=1):
+        return super().backward(dout) * self.t.shape[0]  # BUG: not divided by the batch
+
+
 def show(title: str, report) -> None:
     print(f"== {title}")
     print(report, end="\n\n")
@@ -212,14 +302,49 @@ def main() -> None:
         (
             "MLP, no sigmoid derivative at layer 2",
             check_backward(MLPMissingDerivative(), x, forward="predict"),
-            ["x0", "layer1.W", "layer1.b", "layer2.W", "layer2.b"],
+            ["x", "layer1.W", "layer1.b", "layer2.W", "layer2.b"],
         ),
-        ("BatchNorm, dx without the mean's term", check_backward(BatchNormForgotMean(16), h), ["x0"]),
-        ("Relu, backward without the mask", check_backward(ReluNoMask(), h), ["x0"]),
+        ("BatchNorm, dx without the mean's term", check_backward(BatchNormForgotMean(16), h), ["x"]),
+        ("Relu, backward without the mask", check_backward(ReluNoMask(), h), ["x"]),
     ]
     for title, report, expected in planted:
         show(title, report)
         assert report.failed == expected, (title, report.failed)
+
+    # Course style: function pairs passing a cache; rows named by the forward's own arguments.
+    rng = np.random.default_rng(0)
+    xa, wa, ba = rng.standard_normal((4, 2, 3)), rng.standard_normal((6, 5)), rng.standard_normal(5)
+    show("affine_forward/affine_backward", check_backward((affine_forward, affine_backward), xa, wa, ba))
+    xc, wc, bc = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    conv_param = {"stride": 1, "pad": 1}
+    show(
+        "a naive convolution in loops",
+        check_backward((conv_forward_naive, conv_backward_naive), xc, wc, bc, conv_param),
+    )
+    # The book's loss class: its 1e-7 inside the log makes the exact gradient differ a little: "close".
+    scores, labels = rng.standard_normal((4, 3)), np.array([0, 2, 1, 2])
+    show("a textbook SoftmaxWithLoss", check_backward(SoftmaxWithLoss(), scores, labels))
+    planted = [
+        (
+            "affine, dw averaged over the batch",
+            check_backward((affine_forward, affine_backward_bug), xa, wa, ba),
+            ["w"],
+        ),
+        (
+            "naive convolution, db with the wrong sign",
+            check_backward((conv_forward_naive, conv_backward_bug), xc, wc, bc, conv_param),
+            ["b"],
+        ),
+        (
+            "SoftmaxWithLoss, not divided by the batch",
+            check_backward(SoftmaxWithLossNoMean(), scores, labels),
+            ["x"],
+        ),
+    ]
+    for title, report, expected in planted:
+        show(title, report)
+        assert report.failed == expected, (title, report.failed)
+    assert conv_param == {"stride": 1, "pad": 1}  # what you pass is never changed
     print("each planted bug was caught in exactly the gradients it breaks")
 
 

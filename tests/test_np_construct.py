@@ -300,3 +300,11 @@ def test_out_after_star_args_is_keyword_only():
     a, b = Tensor(rng.standard_normal((2, 3)), requires_grad=True), rng.standard_normal((3, 3))
     got = np.einsum("ij,jk,kl->il", a, b, b)
     np.testing.assert_allclose(got.data, a.data @ b @ b)
+
+
+def test_truth_of_a_tensor_is_numpys():
+    assert bool(Tensor(2.0)) and not bool(Tensor([0.0]))
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) is ambiguous"):
+        bool(Tensor(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Tensor(np.ones(0)))

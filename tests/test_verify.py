@@ -302,3 +302,14 @@ def test_a_wrong_autograd_gradient_is_not_called_expected(batch, monkeypatch):
     report = compare_gradients(_mlp(sizes=(784, 16, 10)), x, y, loss="printed_ce", samples=1)
     assert report.summary().split(": ", 1)[1].startswith("MISMATCH (")
     assert not any("autograd agrees with finite differences" in n for n in report.notes)
+
+
+def test_rel_diff_is_the_share_of_autograds_largest_entry(batch):
+    # mse's gradient is the hand-written one times s = 2/(N*C), entry by entry, so
+    # max|auto - hand| / max|auto| = |1 - 1/s| (it was |1 - s|, divided by the larger of the two)
+    x, y = batch
+    model = _mlp()
+    report = compare_gradients(model, x, y, loss="mse", samples=1)
+    s = 2.0 / (len(x) * model.sizes[-1])
+    for row in report.rows:
+        assert row.max_rel == pytest.approx(abs(1 - 1 / s), rel=1e-6), row.name

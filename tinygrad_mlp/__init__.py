@@ -4,6 +4,7 @@
     from tinygrad_mlp import nn, optim
     from tinygrad_mlp import grad, func     # higher derivatives, forward mode
     from tinygrad_mlp import jit            # compile a training step
+    from tinygrad_mlp import check_backward  # your own numpy layer's backward, checked
 
 The engine is ``tensor`` (the Tensor), ``ops`` (one class per op) and ``autograd``
 (the backward pass); see the README's architecture section for the module map.
@@ -27,6 +28,17 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "detect_anomaly",
+    "check_backward",
     "ShapeError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # check_backward is imported on first use (PEP 562): its module costs a tenth of the
+    # package's import time, which a training script need not pay
+    if name == "check_backward":
+        from .layercheck import check_backward
+
+        return check_backward
+    raise AttributeError(f"module 'tinygrad_mlp' has no attribute {name!r}")

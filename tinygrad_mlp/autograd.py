@@ -155,6 +155,8 @@ def toposort(roots) -> list:
         roots = (roots,)
     order = []
     visited = set()  # tensors hash by identity
+    if MUTATED[0] > 0:  # some tensor was assigned into: ops recorded before read its old values
+        return _toposort_repairing(roots, order, visited)
     for root in roots:
         if root in visited:
             continue
@@ -166,6 +168,35 @@ def toposort(roots) -> list:
                 if p.requires_grad and p not in visited:
                     visited.add(p)
                     stack.append((p, iter(p._ctx.parents if p._ctx is not None else ())))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _toposort_repairing(roots, order: list, visited: set) -> list:
+    """:func:`toposort` once a tensor was assigned into: each op is pointed at the
+    versions of its inputs it read (:func:`_repair_mutated`) before its parents are walked."""
+
+    def parents_of(node):
+        ctx = node._ctx
+        if ctx is None:
+            return iter(())
+        _repair_mutated(ctx)
+        return iter(ctx.parents)
+
+    for root in roots:
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, parents_of(root))]
+        while stack:
+            node, parents = stack[-1]
+            for p in parents:
+                if p.requires_grad and p not in visited:
+                    visited.add(p)
+                    stack.append((p, parents_of(p)))
                     break
             else:
                 stack.pop()
@@ -187,19 +218,35 @@ def _check_finite(ctx, grads) -> None:
 
 
 # Tensors changed by an in-place assignment (``t[i] = v``) since the program started;
-# while none has been, backward skips the check below.
+# while none has been, the graph walk skips the repair below.
 MUTATED: list[int] = [0]
 
 
-def _check_not_mutated(ctx) -> None:
-    """An op recorded before one of its inputs was assigned into would send its gradient
-    through the assignment: refuse, as PyTorch does."""
-    for i, (p, arr) in enumerate(zip(ctx.parents, ctx.arrays)):
-        if p.data is not arr:
+def _repair_mutated(ctx) -> None:
+    """Point an op recorded before one of its inputs was assigned into at the value it
+    read. ``t[i] = v`` makes ``t`` stand for the new values (a ``setitem`` node whose
+    first parent holds the old ones) while ops recorded earlier still name ``t``; each
+    op kept the arrays it saw (``ctx.arrays``), and an assignment never writes into an
+    array (it copies), so the version an op read is found down the chain of
+    ``setitem`` nodes by the identity of its array, and the op's gradient goes there.
+    PyTorch refuses when backward needs an overwritten value; here none is ever
+    overwritten, so nothing is refused. A Tensor whose ``.data`` was replaced another
+    way (``t.data = ...``) has no such chain: that is refused, naming the op."""
+    parents, arrays = ctx.parents, getattr(ctx, "arrays", None)
+    if arrays is None or all(p.data is a for p, a in zip(parents, arrays)):
+        return
+    fixed = []
+    for i, (p, arr) in enumerate(zip(parents, arrays)):
+        node = p
+        while node.data is not arr and node._ctx is not None and node._ctx.name == "setitem":
+            node = node._ctx.parents[0]  # the values before that assignment
+        if node.data is not arr:
             raise RuntimeError(
-                f"backward: input {i} of '{ctx.name}' was modified by an in-place assignment "
-                f"after '{ctx.name}' used it; assign into a copy instead (out = x.copy(); out[i] = v)"
+                f"backward: input {i} of '{ctx.name}' was changed after '{ctx.name}' used it, not by an "
+                f"assignment t[i] = v (which is recorded) but by replacing its .data; compute a new tensor instead"
             )
+        fixed.append(node)
+    ctx.parents = tuple(fixed)
 
 
 def _as_grad_tuple(ctx, in_grads) -> tuple:
@@ -252,7 +299,6 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
         grads[root] = seed if root not in grads else grads[root] + seed
     lift = _lift_grad if create_graph else None
     anomaly = MODE.get().anomaly
-    check_mutation = MUTATED[0] > 0
     found = {}
     stored = set()  # ids of the arrays this call stored in some .grad
     ndarray = np.ndarray
@@ -281,8 +327,6 @@ def _backprop(roots, seeds, create_graph: bool, store: bool, wanted=None, on_vis
                 continue
         if ctx is None:
             continue
-        if check_mutation:
-            _check_not_mutated(ctx)
         # first order: the rule runs on the arrays the op saw; else on Tensors, recorded
         in_grads = ctx.vjp(g, node.data, *ctx.arrays) if lift is None else _run_vjp_recorded(ctx, g, node)
         parents = ctx.parents

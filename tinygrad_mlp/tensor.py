@@ -326,6 +326,16 @@ class Tensor:
         """A new leaf sharing this tensor's data, cut off from the graph."""
         return Tensor(self.data)
 
+    def __bool__(self) -> bool:
+        """The truth of a one-element tensor, as numpy and PyTorch; more elements are ambiguous
+        (an error, not a silent True: ``if t:`` on a batch means ``.any()`` or ``.all()``)."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous: use (t > 0).any() "
+                f"or .all(), or t.item() for one element"
+            )
+        return bool(self.data)
+
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -507,10 +517,13 @@ class Tensor:
 
     clone = copy
 
-    def astype(self, dtype) -> Tensor:
-        """The values in another float dtype, recorded (the gradient is cast back)."""
+    def astype(self, dtype, copy: bool = True) -> Tensor:
+        """The values in another float dtype, recorded (the gradient is cast back). As
+        numpy's, ``copy=False`` gives the tensor itself when it has that dtype already."""
         if np.dtype(dtype).kind != "f":
             raise TypeError(f"astype: a Tensor holds floats; got dtype {np.dtype(dtype)}")
+        if not copy and np.dtype(dtype) == self.data.dtype:
+            return self
         return _apply(ops.Cast, self, dtype=np.dtype(dtype))
 
     def dot(self, other) -> Tensor:

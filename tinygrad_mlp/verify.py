@@ -40,6 +40,7 @@ from . import nn
 from ._table import text_table
 from .autograd import no_grad
 from .layercheck import check_backward as check_backward  # re-exported: verify.check_backward
+from .layercheck.report import share
 from .manual import ManualMLP
 from .tensor import Tensor
 
@@ -90,7 +91,7 @@ class Row:
     name: str
     shape: tuple[int, ...]
     max_abs: float  # max |autograd - manual|
-    max_rel: float  # max_abs / max(|autograd|, |manual|)
+    max_rel: float  # rel diff: max_abs as a share of autograd's largest entry
     numerical: float  # max relative error of autograd against finite differences on the sample
     numerical_abs: float  # the same, absolute
     numerical_manual: float  # the same for the hand-written gradient
@@ -204,9 +205,10 @@ def _fmt(value: float) -> str:
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """max |a - b| and the rel diff: that as a share of the largest entry of ``a``, the
+    automatic side (the one definition of rel diff, as in ``check_backward``)."""
     diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
-    scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1e-30) if a.size else 1.0
-    return diff, diff / scale
+    return diff, share(diff, np.asarray(a, dtype=np.float64))
 
 
 def _autograd_grads(model: nn.MLP, x: np.ndarray, target: np.ndarray, loss: str) -> dict[str, np.ndarray]:
