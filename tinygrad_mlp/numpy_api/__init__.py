@@ -59,6 +59,14 @@ for _family in _FAMILIES:
     _VALUE_FUNCTIONS |= getattr(_family, "VALUE_FUNCTIONS", set())
 
 
+def numpy_name(f, prefix: str = "np") -> str:
+    """A numpy function's name as a user writes it: ``np.sin``, ``np.linalg.inv`` (its module,
+    so ``np.linalg.cross`` and ``np.cross`` stay apart); ``prefix="numpy"`` for messages."""
+    module = getattr(f, "__module__", None) or "numpy"
+    sub = module[len("numpy") :] if module.startswith("numpy.") else ""
+    return f"{prefix}{sub}.{f.__name__}"
+
+
 def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
     """``Tensor.__array_ufunc__``: see the module docstring."""
     if ufunc in _VALUE_UFUNCS and method == "__call__":
@@ -96,10 +104,10 @@ def array_function(func, types, args: tuple, kwargs: dict):
         if pos is not None and len(args) > pos:
             args = args[:pos] + (None,) + args[pos + 1 :]
         kwargs = {k: v for k, v in kwargs.items() if k != "out"}
-        return _write_out(out, rule(*_unalias(args, out), **kwargs), f"numpy.{func.__name__}")
+        return _write_out(out, rule(*_unalias(args, out), **kwargs), numpy_name(func, "numpy"))
     if func in _VALUE_FUNCTIONS or not _needs_graph(args) and not _needs_graph(tuple(kwargs.values())):
         return func(*_plain(args), **_plain(kwargs))
-    raise TypeError(f"numpy.{func.__name__} {_UNSUPPORTED}")
+    raise TypeError(f"{numpy_name(func, 'numpy')} {_UNSUPPORTED}")
 
 
 _OUT_POSITIONS: dict = {}
@@ -159,8 +167,9 @@ def _write_out(out, result, what: str):
 
 
 def supported() -> list[str]:
-    """The numpy functions and ufuncs that record ops on Tensors, by name."""
-    names = {f"np.{f.__name__}" for f in _UFUNCS} | {f"np.{f.__name__}" for f in _FUNCTIONS}
+    """The numpy functions and ufuncs that record ops on Tensors, by the name a user writes
+    (``np.sin``, ``np.linalg.inv``)."""
+    names = {numpy_name(f) for f in _UFUNCS} | {numpy_name(f) for f in _FUNCTIONS}
     return sorted(names)
 
 

@@ -115,9 +115,12 @@ class Pow(_Binary):
     def forward(self, a, b):
         return a**b
 
-    def _parts(self, a, b, out, need_a=True, need_b=True):
+    def _parts(self, a, b, out, need_a=True, need_b=True, still_a=None):
         """(b * a**(b-1), a**b * log(a)): the two partial derivatives (None where not needed),
-        from a stand-in a = 1 where a == 0 and b == 0 (the first) or a == 0 (the second)."""
+        from a stand-in a = 1 where a == 0 and b == 0 (the first) or a == 0 (the second).
+        ``still_a`` (forward mode): where a's tangent is 0, the first partial uses the
+        stand-in too, so no infinite partial is multiplied by that zero tangent (its own
+        derivative along b, 0 * inf, would be NaN: d/db of 0 * 0**(b-1) for a constant base 0)."""
         zero = _value(a) == 0
         da = db = None
         with np.errstate(divide="ignore", invalid="ignore"):  # a negative base gives NaN, as numpy
@@ -126,7 +129,10 @@ class Pow(_Binary):
                 db = out * np.log(a) if need_b else None
                 return da, db
             if need_a:  # b * 0**(b-1) is right for b != 0 (inf for 0 < b < 1); b == 0 gives 0 * 1
-                da = b * np.where(zero & (_value(b) == 0), 1, a) ** (b - 1)
+                stand_in = zero & (_value(b) == 0)
+                if still_a is not None:
+                    stand_in = stand_in | (zero & still_a)
+                da = b * np.where(stand_in, 1, a) ** (b - 1)
             if need_b:
                 db = np.where(zero, 0, out * np.log(np.where(zero, 1, a)))
         return da, db
@@ -142,7 +148,7 @@ class Pow(_Binary):
 
     def jvp(self, t, out, a, b):
         # d(a**b) = b * a**(b-1) * da + a**b * log(a) * db
-        da, db = self._parts(a, b, out)
+        da, db = self._parts(a, b, out, still_a=_value(t[0]) == 0)
         return t[0] * _finite_where_still(t[0], da) + t[1] * _finite_where_still(t[1], db)
 
 
