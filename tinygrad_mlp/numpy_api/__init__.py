@@ -166,11 +166,38 @@ def _write_out(out, result, what: str):
     return out
 
 
+GROUPS = ("elementwise", "reductions", "shape", "products", "linalg", "sorting", "building arrays")
+_SORTING = {np.sort, np.partition}
+_BUILDING = {np.linspace, np.zeros_like, np.ones_like, np.copy, np.broadcast_to}
+_BUILDERS = ("np.array", "np.asarray", "np.asanyarray", "np.r_", "np.c_")  # construct.py's wrappers
+
+
+def supported_groups() -> dict[str, list[str]]:
+    """:func:`supported` grouped as numpy's documentation groups them (``GROUPS``)."""
+    groups: dict[str, set] = {g: set() for g in GROUPS}
+    for f in _UFUNCS:
+        groups["products" if f is np.matmul else "elementwise"].add(numpy_name(f))
+    for family in _FAMILIES:
+        own = family.__name__.rsplit(".", 1)[1]
+        for f in family.FUNCTIONS:
+            group = "sorting" if f in _SORTING else "building arrays" if f in _BUILDING else own
+            groups[group].add(numpy_name(f))
+    groups["building arrays"].update(_BUILDERS)
+    return {g: sorted(names) for g, names in groups.items()}
+
+
 def supported() -> list[str]:
     """The numpy functions and ufuncs that record ops on Tensors, by the name a user writes
-    (``np.sin``, ``np.linalg.inv``)."""
-    names = {numpy_name(f) for f in _UFUNCS} | {numpy_name(f) for f in _FUNCTIONS}
-    return sorted(names)
+    (``np.sin``, ``np.linalg.inv``), and the array builders (``np.array``, ``np.r_`` ...)."""
+    return sorted({n for names in supported_groups().values() for n in names})
+
+
+def supported_table() -> str:
+    """docs/numpy.md's table of :func:`supported`, one row per group (a test keeps the page equal to it)."""
+    rows = ["| group | numpy functions that record on Tensors |", "| --- | --- |"]
+    for group, names in supported_groups().items():
+        rows.append(f"| {group} | {', '.join(f'`{n}`' for n in names)} |")
+    return "\n".join(rows)
 
 
 _UNSUPPORTED = (
