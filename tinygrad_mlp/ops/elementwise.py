@@ -307,15 +307,19 @@ class Sigmoid(Function):
     """
 
     name = "sigmoid"
+    exp_neg = None  # exp(-a), kept by the fast forward for the slope
 
     def forward(self, a):
         if a.size and _min(a, None) > _EXP_SAFE.get(a.dtype, 0.0):
             # fast path: while exp(-a) cannot overflow, 1 / (1 + exp(-a)) is as exact as the
-            # two-branch form below, in four passes over one new array (made with out= for a
-            # 0-d input, whose negative would otherwise be a numpy scalar, not writable)
-            out = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))
-            np.exp(out, out=out)
-            out += 1
+            # two-branch form below, in four passes (made with out= for a 0-d input, whose
+            # negative would otherwise be a numpy scalar, not writable). exp(-a) is kept for
+            # the slope: e * sigma(a)**2 = e / (1 + e)**2, exact for every a, in two passes,
+            # with no test of where sigma(a) nears 1 (the first-order hot path)
+            e = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))
+            np.exp(e, out=e)
+            out = np.add(e, 1, out=np.empty_like(e))
+            self.exp_neg = e
             return np.reciprocal(out, out=out)
         e = np.abs(a, out=np.empty_like(a))
         np.negative(e, out=e)
@@ -325,9 +329,14 @@ class Sigmoid(Function):
         return out
 
     def vjp(self, g, out, a):
-        # d(sigma a)/da = g * sigma(a) * (1 - sigma(a))
+        # d(sigma a)/da = g * sigma(a) * (1 - sigma(a)) = g * e * sigma(a)**2, e = exp(-a)
         # (computed exactly where sigma(a) rounds to 1 too: see _sigmoid_slope)
-        slope = _sigmoid_slope(a, out)
+        e = self.exp_neg
+        if e is not None and type(out) is np.ndarray and e.shape == out.shape:
+            slope = e * out
+            slope *= out
+        else:
+            slope = _sigmoid_slope(a, out)
         slope *= g  # in place on arrays; on Tensors this rebinds to a new one
         return (slope,)
 
