@@ -318,7 +318,7 @@ class Sigmoid(Function):
             # with no test of where sigma(a) nears 1 (the first-order hot path)
             e = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))
             np.exp(e, out=e)
-            out = np.add(e, 1, out=np.empty_like(e))
+            out = e + 1 if a.ndim else np.add(e, 1, out=np.empty_like(e))  # (empty_like: a Python call)
             self.exp_neg = e
             return np.reciprocal(out, out=out)
         e = np.abs(a, out=np.empty_like(a))
