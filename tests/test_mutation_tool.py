@@ -75,3 +75,9 @@ def test_modules_take_a_package_and_per_file_counts():
     for bad in ["nothing.py", "ops:x", "README.md"]:
         with pytest.raises(ValueError, match="--modules"):
             mutation.expand_modules([bad], 3)
+
+
+def test_match_keeps_only_the_named_mutation(capsys):
+    assert mutation.main(["--modules", "func.py", "--all", "--match", "func.py:49: not -n", "--list"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tinygrad_mlp/")]
+    assert listed == ["tinygrad_mlp/func.py:49: not -n <= i < n: drop not"]

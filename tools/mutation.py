@@ -25,6 +25,7 @@ Usage (from the repository root; not part of the default test run):
     python tools/mutation.py --modules ops/shape.py --all   # every mutation of one module
     python tools/mutation.py --modules func.py --tests tests   # with the full suite
     python tools/mutation.py --modules nn.py --list   # print the mutations, run nothing
+    python tools/mutation.py --modules tensor.py --all --match "tensor.py:273: shape" --tests tests
     python tools/mutation.py --tests tests/test_nn.py tests/test_edges.py --timeout 60
     python tools/mutation.py --modules numpy_api/__init__.py:10 numpy_api -n 3 \
         --tests tests/test_np_*.py tests/test_numpy_api.py --confirm tests   # weighted, confirmed
@@ -37,7 +38,8 @@ tests), ``--confirm`` (tests to re-run only the survivors of ``--tests`` against
 subset first, then the whole suite ``tests`` for what the subset missed; a mutant a subset
 kills fails the whole suite too, so the scores equal a whole-suite run on every mutant) and
 ``--confirm-timeout`` (default 900), ``--jobs`` (mutants run at once; at most 2, the machine has 2 cores),
-``--timeout`` (seconds per mutant; default 300). Prints killed/survived per module and
+``--timeout`` (seconds per mutant; default 300), ``--match TEXT`` (only the mutations whose
+``file:line: change`` holds TEXT: re-run a survivor after writing its test). Prints killed/survived per module and
 every survivor as ``file:line: what was changed``; exits 0.
 """
 
@@ -408,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=MAX_JOBS, help="mutants at once (1 or 2)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant (default 300)")
     parser.add_argument("--list", action="store_true", help="print the sampled mutations and stop")
+    parser.add_argument(
+        "--match",
+        default=None,
+        help="keep only the sampled mutations whose 'file:line: change' holds this text (re-run one)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= MAX_JOBS:
         parser.error(f"--jobs must be 1 or {MAX_JOBS} (the machine has {MAX_JOBS} cores)")
@@ -429,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{module}: {len(every)} possible mutations, {len(chosen)} chosen")
         sample += chosen
+    if args.match is not None:
+        sample = [m for m in sample if args.match in f"{m.module}:{m.line}: {m.description}"]
+        print(f"{len(sample)} of them match {args.match!r}")
     if args.list:
         for m in sample:
             print(f"{PACKAGE}/{m.module}:{m.line}: {m.description}")
