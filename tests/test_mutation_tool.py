@@ -78,6 +78,10 @@ def test_modules_take_a_package_and_per_file_counts():
 
 
 def test_match_keeps_only_the_named_mutation(capsys):
-    assert mutation.main(["--modules", "func.py", "--all", "--match", "func.py:49: not -n", "--list"]) == 0
+    argv = ["--modules", "func.py", "--all", "--match", "func.py:49: not -n", "func.py:51: i % n", "--list"]
+    assert mutation.main(argv) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tinygrad_mlp/")]
-    assert listed == ["tinygrad_mlp/func.py:49: not -n <= i < n: drop not"]
+    assert listed == [
+        "tinygrad_mlp/func.py:49: not -n <= i < n: drop not",
+        "tinygrad_mlp/func.py:51: i % n: % -> //",
+    ]

@@ -38,8 +38,8 @@ tests), ``--confirm`` (tests to re-run only the survivors of ``--tests`` against
 subset first, then the whole suite ``tests`` for what the subset missed; a mutant a subset
 kills fails the whole suite too, so the scores equal a whole-suite run on every mutant) and
 ``--confirm-timeout`` (default 900), ``--jobs`` (mutants run at once; at most 2, the machine has 2 cores),
-``--timeout`` (seconds per mutant; default 300), ``--match TEXT`` (only the mutations whose
-``file:line: change`` holds TEXT: re-run a survivor after writing its test). Prints killed/survived per module and
+``--timeout`` (seconds per mutant; default 300), ``--match TEXT...`` (only the mutations whose
+``file:line: change`` holds one of the texts: re-run survivors after writing their tests). Prints killed/survived per module and
 every survivor as ``file:line: what was changed``; exits 0.
 """
 
@@ -412,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print the sampled mutations and stop")
     parser.add_argument(
         "--match",
+        nargs="+",
         default=None,
-        help="keep only the sampled mutations whose 'file:line: change' holds this text (re-run one)",
+        help="keep only the sampled mutations whose 'file:line: change' holds one of these texts",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= MAX_JOBS:
@@ -437,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{module}: {len(every)} possible mutations, {len(chosen)} chosen")
         sample += chosen
     if args.match is not None:
-        sample = [m for m in sample if args.match in f"{m.module}:{m.line}: {m.description}"]
-        print(f"{len(sample)} of them match {args.match!r}")
+        sample = [m for m in sample if any(t in f"{m.module}:{m.line}: {m.description}" for t in args.match)]
+        print(f"{len(sample)} of them match {' or '.join(map(repr, args.match))}")
     if args.list:
         for m in sample:
             print(f"{PACKAGE}/{m.module}:{m.line}: {m.description}")
