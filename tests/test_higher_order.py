@@ -464,3 +464,17 @@ def test_mutation_survivors_pinned_down():
 
         nn.cross_entropy(Tensor(np.zeros((3, 4))), np.zeros((3, 5)))
     np.testing.assert_array_equal(np.negative(x).data, -x.data)
+
+
+@pytest.mark.parametrize(
+    "transform, f, shape",
+    [
+        (func.jacrev, lambda t: t[:0], (0, 3)),  # an empty output: no backward pass, shape (0, 3)
+        (func.jacfwd, lambda t: t[:0], (0, 3)),
+        (func.jacrev, lambda t: t.reshape(1, 3)[:, :0] * 2, (1, 0, 3)),
+        (func.jacfwd, lambda t: t.reshape(1, 3)[:, :0] * 2, (1, 0, 3)),
+    ],
+)
+def test_jacobians_of_empty_outputs_have_their_shape(transform, f, shape):
+    jac = transform(f)(Tensor(np.arange(3.0)))
+    assert jac.shape == shape and jac.dtype == np.float64
