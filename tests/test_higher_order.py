@@ -478,3 +478,31 @@ def test_mutation_survivors_pinned_down():
 def test_jacobians_of_empty_outputs_have_their_shape(transform, f, shape):
     jac = transform(f)(Tensor(np.arange(3.0)))
     assert jac.shape == shape and jac.dtype == np.float64
+
+
+_X2 = Tensor([1.0, 2.0])
+BAD_TRANSFORM_CALLS = [
+    (lambda: func.jvp(lambda t: t, (_X2,), (Tensor([1.0, 2.0, 3.0]),)), ValueError,
+     r"func.jvp: tangent 0 has shape \(3,\) but primal 0 has \(2,\)"),
+    (lambda: func.jvp(lambda t: t, (_X2,), (_X2, _X2)), ValueError, "func.jvp: 1 primals but 2 tangents"),
+    (lambda: func.jvp(lambda t: 3.0, (_X2,), (_X2,)), RuntimeError, "func.jvp: f must return Tensors, got float"),
+    (lambda: func.grad(lambda t: t)(_X2), RuntimeError, r"func.grad: f must return a one-element Tensor, got \(2,\)"),
+    (lambda: func.grad(lambda t: 3.0)(_X2), RuntimeError, "func.grad: f must return a one-element Tensor, got float"),
+    (lambda: func.grad(lambda t: t.sum(), argnums=1)(_X2), ValueError, "func.grad: argnums 1 is out of range"),
+    (lambda: func.jacrev(lambda t: t, argnums=-2)(_X2), ValueError, "func.jacrev: argnums -2 is out of range"),
+    (lambda: func.jacfwd(lambda t: t, argnums=())(_X2), ValueError, "func.jacfwd: argnums must not be empty"),
+    (lambda: func.hvp(lambda t: t, (_X2,), (_X2,)), RuntimeError, "func.hvp: f must return a one-element Tensor"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("call, error, match", BAD_TRANSFORM_CALLS)
+def test_bad_transform_calls_say_what_is_wrong(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("argnums, want", [(1, [3.0]), (-1, [3.0]), (-2, [5.0]), ((1, 0), ([3.0], [5.0]))])
+def test_argnums_count_from_either_end(argnums, want):
+    got = func.grad(lambda a, b: (a * b).sum(), argnums)(Tensor([3.0]), Tensor([5.0]))
+    got = [g.data for g in got] if isinstance(got, tuple) else [got.data]
+    np.testing.assert_array_equal(got, want if isinstance(want, tuple) else [want])
