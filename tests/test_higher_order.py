@@ -506,3 +506,17 @@ def test_argnums_count_from_either_end(argnums, want):
     got = func.grad(lambda a, b: (a * b).sum(), argnums)(Tensor([3.0]), Tensor([5.0]))
     got = [g.data for g in got] if isinstance(got, tuple) else [got.data]
     np.testing.assert_array_equal(got, want if isinstance(want, tuple) else [want])
+
+
+def test_jacfwd_with_respect_to_an_empty_argument_keeps_a_tuple_of_outputs():
+    jac = func.jacfwd(lambda t: (t.sum(), t * 2))(Tensor(np.zeros((0,))))
+    assert isinstance(jac, tuple) and [j.shape for j in jac] == [(0,), (0, 0)]
+
+
+@pytest.mark.parametrize("lift", [np.array, lambda v: v.tolist(), Tensor])
+def test_hvp_takes_arrays_and_lists_as_primals(lift):
+    out, (hv,) = func.hvp(
+        lambda t: (t**3).sum(), (lift(np.array([1.0, 2.0])),), (lift(np.array([1.0, 0.0])),)
+    )
+    assert out.item() == 9.0 and not out.requires_grad  # x^3 summed; Hessian diag(6x) times e0
+    np.testing.assert_array_equal(hv.data, [6.0, 0.0])
