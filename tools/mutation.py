@@ -483,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     rows += [("all", lambda m: True)]
     for label, belongs in rows:
         r = [results[m] for m in sample if belongs(m)]
+        if not r and label != "all":  # a module none of whose mutations was run (--match)
+            continue
         killed, timeouts, survived = r.count("killed"), r.count("timeout"), r.count("survived")
         score = (killed + timeouts) / len(r) if r else float("nan")
         print(f"{label:24} {killed:6} {timeouts:8} {survived:9}  {score:6.1%}")
