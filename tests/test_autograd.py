@@ -359,6 +359,8 @@ def test_scalar_tensor_and_attributes():
     m = Tensor(np.arange(6.0).reshape(2, 3), name="m")
     assert m.T.shape == (3, 2) and len(m) == 2 and m.numpy() is m.data
     assert Tensor(m).dtype == np.float64 and Tensor(m).data is m.data
+    with pytest.raises(ValueError, match=r"item: only a one-element tensor .* shape \(2, 3\)"):
+        m.item()
 
 
 def test_numbers_never_promote_float32_but_float64_tensors_do():
@@ -389,6 +391,8 @@ def test_factories():
     a = Tensor.randn(5)
     np.random.seed(3)
     np.testing.assert_array_equal(a.data, Tensor.randn(5).data)
+    for make in (Tensor.zeros, Tensor.ones, Tensor.randn):  # f(2, 3) and f((2, 3)), as numpy and torch
+        assert make(2, 3).shape == make((2, 3)).shape == make([2, 3]).shape == (2, 3), make
 
 
 def test_repr_shows_the_op():

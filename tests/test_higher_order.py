@@ -464,3 +464,59 @@ def test_mutation_survivors_pinned_down():
 
         nn.cross_entropy(Tensor(np.zeros((3, 4))), np.zeros((3, 5)))
     np.testing.assert_array_equal(np.negative(x).data, -x.data)
+
+
+@pytest.mark.parametrize(
+    "transform, f, shape",
+    [
+        (func.jacrev, lambda t: t[:0], (0, 3)),  # an empty output: no backward pass, shape (0, 3)
+        (func.jacfwd, lambda t: t[:0], (0, 3)),
+        (func.jacrev, lambda t: t.reshape(1, 3)[:, :0] * 2, (1, 0, 3)),
+        (func.jacfwd, lambda t: t.reshape(1, 3)[:, :0] * 2, (1, 0, 3)),
+    ],
+)
+def test_jacobians_of_empty_outputs_have_their_shape(transform, f, shape):
+    jac = transform(f)(Tensor(np.arange(3.0)))
+    assert jac.shape == shape and jac.dtype == np.float64
+
+
+_X2 = Tensor([1.0, 2.0])
+BAD_TRANSFORM_CALLS = [
+    (lambda: func.jvp(lambda t: t, (_X2,), (Tensor([1.0, 2.0, 3.0]),)), ValueError,
+     r"func.jvp: tangent 0 has shape \(3,\) but primal 0 has \(2,\)"),
+    (lambda: func.jvp(lambda t: t, (_X2,), (_X2, _X2)), ValueError, "func.jvp: 1 primals but 2 tangents"),
+    (lambda: func.jvp(lambda t: 3.0, (_X2,), (_X2,)), RuntimeError, "func.jvp: f must return Tensors, got float"),
+    (lambda: func.grad(lambda t: t)(_X2), RuntimeError, r"func.grad: f must return a one-element Tensor, got \(2,\)"),
+    (lambda: func.grad(lambda t: 3.0)(_X2), RuntimeError, "func.grad: f must return a one-element Tensor, got float"),
+    (lambda: func.grad(lambda t: t.sum(), argnums=1)(_X2), ValueError, "func.grad: argnums 1 is out of range"),
+    (lambda: func.jacrev(lambda t: t, argnums=-2)(_X2), ValueError, "func.jacrev: argnums -2 is out of range"),
+    (lambda: func.jacfwd(lambda t: t, argnums=())(_X2), ValueError, "func.jacfwd: argnums must not be empty"),
+    (lambda: func.hvp(lambda t: t, (_X2,), (_X2,)), RuntimeError, "func.hvp: f must return a one-element Tensor"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("call, error, match", BAD_TRANSFORM_CALLS)
+def test_bad_transform_calls_say_what_is_wrong(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("argnums, want", [(1, [3.0]), (-1, [3.0]), (-2, [5.0]), ((1, 0), ([3.0], [5.0]))])
+def test_argnums_count_from_either_end(argnums, want):
+    got = func.grad(lambda a, b: (a * b).sum(), argnums)(Tensor([3.0]), Tensor([5.0]))
+    got = [g.data for g in got] if isinstance(got, tuple) else [got.data]
+    np.testing.assert_array_equal(got, want if isinstance(want, tuple) else [want])
+
+
+def test_jacfwd_with_respect_to_an_empty_argument_keeps_a_tuple_of_outputs():
+    jac = func.jacfwd(lambda t: (t.sum(), t * 2))(Tensor(np.zeros((0,))))
+    assert isinstance(jac, tuple) and [j.shape for j in jac] == [(0,), (0, 0)]
+
+
+@pytest.mark.parametrize("lift", [np.array, lambda v: v.tolist(), Tensor])
+def test_hvp_takes_arrays_and_lists_as_primals(lift):
+    out, (hv,) = func.hvp(
+        lambda t: (t**3).sum(), (lift(np.array([1.0, 2.0])),), (lift(np.array([1.0, 0.0])),)
+    )
+    assert out.item() == 9.0 and not out.requires_grad  # x^3 summed; Hessian diag(6x) times e0
+    np.testing.assert_array_equal(hv.data, [6.0, 0.0])

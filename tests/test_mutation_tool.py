@@ -8,6 +8,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("mutation", REPO / "tools" / "mutation.py")
 mutation = importlib.util.module_from_spec(spec)
@@ -31,3 +33,55 @@ def test_modules_below_the_package_and_one_change_each():
     changed = mutation.mutated_source(source, m)
     assert changed != source
     assert ast.dump(ast.parse(changed)) != ast.dump(ast.parse(source))
+
+
+@pytest.mark.parametrize(
+    "subset, whole, expected, confirmed",
+    [
+        ("fail", None, "killed", False),  # killed by the subset: the whole suite is never run
+        ("timeout", None, "timeout", False),
+        ("pass", "fail", "killed", True),  # a survivor of the subset, killed by the whole suite
+        ("pass", "timeout", "timeout", True),
+        ("pass", "pass", "survived", True),
+    ],
+)
+def test_confirm_reruns_only_survivors_against_the_whole_suite(
+    monkeypatch, subset, whole, expected, confirmed
+):
+    calls = []
+
+    def fake_pytest(workdir, tests, deselect, timeout, stop_first):
+        calls.append((tests, deselect, timeout))
+        return (subset if len(calls) == 1 else whole), ""
+
+    monkeypatch.setattr(mutation, "_pytest", fake_pytest)
+    monkeypatch.setattr(mutation, "_copy_repo", lambda dest: (dest / "tinygrad_mlp").mkdir())
+    m = mutation.mutations_of("func.py", (REPO / "tinygrad_mlp" / "func.py").read_text())[0]
+    result = mutation.run_mutant(m, ["tests/fast.py"], ["a"], 30, ["tests"], ["b"], 600)
+    assert result == expected
+    assert calls[0] == (["tests/fast.py"], ["a"], 30)
+    assert calls[1:] == ([(["tests"], ["b"], 600)] if confirmed else [])
+
+
+def test_modules_take_a_package_and_per_file_counts():
+    files = sorted(
+        str(p.relative_to(REPO / "tinygrad_mlp")) for p in (REPO / "tinygrad_mlp" / "ops").glob("*.py")
+    )
+    got = dict(mutation.expand_modules(["ops", "ops/core.py:7", "func.py"], 3))
+    assert sorted(got) == sorted([*files, "func.py"])
+    assert got["ops/core.py"] == 7 and got["func.py"] == 3
+    assert all(n == 3 for f, n in got.items() if f != "ops/core.py")
+    assert dict(mutation.expand_modules(["ops/core.py:7", "ops"], 3))["ops/core.py"] == 7  # order-free
+    for bad in ["nothing.py", "ops:x", "README.md"]:
+        with pytest.raises(ValueError, match="--modules"):
+            mutation.expand_modules([bad], 3)
+
+
+def test_match_keeps_only_the_named_mutation(capsys):
+    argv = ["--modules", "func.py", "--all", "--match", "func.py:49: not -n", "func.py:51: i % n", "--list"]
+    assert mutation.main(argv) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tinygrad_mlp/")]
+    assert listed == [
+        "tinygrad_mlp/func.py:49: not -n <= i < n: drop not",
+        "tinygrad_mlp/func.py:51: i % n: % -> //",
+    ]

@@ -84,6 +84,14 @@ def test_built_array_dtype():
         np.array([x, x[:1]])
 
 
+@pytest.mark.parametrize("joiner, name", [(np.r_, "r_"), (np.c_, "c_")])
+def test_joiners_name_a_string_directive_and_keep_numpys_attributes(joiner, name):
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=rf"numpy\.{name} with a string directive"):
+        joiner["0,2", x, x]
+    assert joiner.axis == (-1 if name == "c_" else 0) and joiner.ndmin == (2 if name == "c_" else 1)
+
+
 def test_a_leaf_cannot_hold_a_graph():
     x = Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(GraphCutError, match=HERE):

@@ -327,6 +327,13 @@ SHAPE_LIMITS = [
     ("norm bad ord for matrices", lambda a: np.linalg.norm(a, 3), ValueError, "Invalid norm order"),
     ("norm of 3 axes", lambda a: np.linalg.norm(a[None], axis=(0, 1, 2)), ValueError, "Improper number"),
     ("inv of a non-square", lambda a: np.linalg.inv(a), np.linalg.LinAlgError, "inv: .*square"),
+    (
+        "slogdet of a non-square",
+        lambda a: np.linalg.slogdet(a)[1],
+        np.linalg.LinAlgError,
+        r"slogdet: .*\(3, 4\)",
+    ),
+    ("eigh of a non-square", lambda a: np.linalg.eigh(a)[0], np.linalg.LinAlgError, r"eigh: .*\(3, 4\)"),
     ("linalg.outer of 2-D", lambda a: np.linalg.outer(a, a), ShapeError, "linalg.outer: .*1-D"),
     ("linalg.cross of 4-vectors", lambda a: np.linalg.cross(a, a), ShapeError, "linalg.cross: .*3-vectors"),
 ]

@@ -97,6 +97,18 @@ def test_unsupported_numpy_functions_are_named_not_dropped():
     np.testing.assert_allclose(np.spacing(Tensor([1.0])), np.spacing(np.float32([1.0])))
 
 
+class _ForeignArray:
+    """Another library's array type: numpy asks it after the Tensor declines."""
+
+    def __array_function__(self, func, types, args, kwargs):
+        return ("foreign", func.__name__)
+
+
+@pytest.mark.parametrize("call", [np.concatenate, np.stack, lambda xs: np.dot(*xs)])
+def test_a_function_of_another_array_type_is_left_to_that_type(call):
+    assert call([_t(2), _ForeignArray()])[0] == "foreign"
+
+
 def test_assignment_into_a_leaf_that_requires_grad_is_refused():
     x = _t(3)
     with pytest.raises(RuntimeError, match="cannot assign into a leaf tensor that requires grad"):

@@ -25,13 +25,21 @@ Usage (from the repository root; not part of the default test run):
     python tools/mutation.py --modules ops/shape.py --all   # every mutation of one module
     python tools/mutation.py --modules func.py --tests tests   # with the full suite
     python tools/mutation.py --modules nn.py --list   # print the mutations, run nothing
+    python tools/mutation.py --modules tensor.py --all --match "tensor.py:273: shape" --tests tests
     python tools/mutation.py --tests tests/test_nn.py tests/test_edges.py --timeout 60
+    python tools/mutation.py --modules numpy_api/__init__.py:10 numpy_api -n 3 \
+        --tests tests/test_np_*.py tests/test_numpy_api.py --confirm tests   # weighted, confirmed
 
-Options: ``--modules`` (files of the package, paths below it; default the engine's ops,
+Options: ``--modules`` (files of the package, paths below it, or a package directory for each of
+its files, each optionally ``FILE:N`` for its own sample size; default the engine's ops,
 autograd.py, tensor.py, optim.py and nn.py), ``-n`` mutants sampled per module (default 40) or ``--all``,
 ``--seed`` (the sample; default 0), ``--tests`` (default: the fast engine, nn and optim
-tests), ``--jobs`` (mutants run at once; at most 2, the machine has 2 cores),
-``--timeout`` (seconds per mutant; default 300). Prints killed/survived per module and
+tests), ``--confirm`` (tests to re-run only the survivors of ``--tests`` against: a fast
+subset first, then the whole suite ``tests`` for what the subset missed; a mutant a subset
+kills fails the whole suite too, so the scores equal a whole-suite run on every mutant) and
+``--confirm-timeout`` (default 900), ``--jobs`` (mutants run at once; at most 2, the machine has 2 cores),
+``--timeout`` (seconds per mutant; default 300), ``--match TEXT...`` (only the mutations whose
+``file:line: change`` holds one of the texts: re-run survivors after writing their tests). Prints killed/survived per module and
 every survivor as ``file:line: what was changed``; exits 0.
 """
 
@@ -327,64 +335,138 @@ def baseline_failures(tests: list[str], timeout: float) -> list[str]:
     return sorted(set(failed))
 
 
-def run_mutant(mutation: Mutation, tests: list[str], deselect: list[str], timeout: float) -> str:
-    """'killed', 'survived' or 'timeout' (a timeout counts as killed)."""
+def run_mutant(
+    mutation: Mutation,
+    tests: list[str],
+    deselect: list[str],
+    timeout: float,
+    confirm: list[str] | None = None,
+    confirm_deselect: list[str] | None = None,
+    confirm_timeout: float = 900,
+) -> str:
+    """'killed', 'survived' or 'timeout' (a timeout counts as killed).
+
+    With ``confirm``, a mutant that survives ``tests`` (a fast subset) runs again against
+    ``confirm`` (e.g. the whole suite) and that run decides: a test that fails in the subset
+    fails in the whole suite too, so the result is the one the whole suite alone would give."""
     source = (REPO / PACKAGE / mutation.module).read_text()
     with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
         _copy_repo(Path(tmp))
         (Path(tmp) / PACKAGE / mutation.module).write_text(mutated_source(source, mutation))
         status, _ = _pytest(Path(tmp), tests, deselect, timeout, stop_first=True)
+        if status == "pass" and confirm:
+            status, _ = _pytest(Path(tmp), confirm, confirm_deselect or [], confirm_timeout, stop_first=True)
     return {"pass": "survived", "fail": "killed", "timeout": "timeout"}[status]
+
+
+def expand_modules(specs: list[str], n: int) -> list[tuple[str, int]]:
+    """``--modules`` entries as (module, mutants to sample): a file below the package
+    (``tensor.py``, ``numpy_api/construct.py``), a package directory standing for each of its
+    files (``numpy_api``), either with ``:N`` to sample N from it instead of ``-n``
+    (``numpy_api/__init__.py:10``), so a package's sample can be weighted to some files; a file
+    named on its own keeps its own count, whatever the order."""
+    out: dict[str, int] = {}
+    explicit: set[str] = set()
+    for spec in specs:
+        name, _, count = spec.partition(":")
+        if count and not count.isdigit():
+            raise ValueError(f"--modules {spec}: the part after ':' must be a number of mutants")
+        path = REPO / PACKAGE / name
+        if path.is_dir():  # each file not named on its own
+            for f in sorted(path.glob("*.py")):
+                rel = str(f.relative_to(REPO / PACKAGE))
+                if rel not in explicit:
+                    out[rel] = int(count) if count else n
+        elif path.is_file() and name.endswith(".py"):
+            out[name] = int(count) if count else n
+            explicit.add(name)
+        else:
+            raise ValueError(f"--modules: no module or package {name} in {PACKAGE}/")
+    return list(out.items())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Sample mutants, run the tests against each, print the scores and the survivors."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--modules", nargs="+", default=DEFAULT_MODULES, help="modules of the package to mutate"
+        "--modules",
+        nargs="+",
+        default=DEFAULT_MODULES,
+        help="files or packages below the package to mutate, each optionally FILE:N",
     )
     parser.add_argument("-n", type=int, default=40, help="mutants sampled per module (default 40)")
     parser.add_argument("--all", action="store_true", help="run every mutation instead of a sample")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     parser.add_argument("--tests", nargs="+", default=DEFAULT_TESTS, help="test files to run per mutant")
+    parser.add_argument(
+        "--confirm",
+        nargs="+",
+        default=None,
+        help="tests to re-run each survivor of --tests against (e.g. the whole suite: tests)",
+    )
+    parser.add_argument(
+        "--confirm-timeout", type=float, default=900, help="seconds per --confirm run (default 900)"
+    )
     parser.add_argument("--jobs", type=int, default=MAX_JOBS, help="mutants at once (1 or 2)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant (default 300)")
     parser.add_argument("--list", action="store_true", help="print the sampled mutations and stop")
+    parser.add_argument(
+        "--match",
+        nargs="+",
+        default=None,
+        help="keep only the sampled mutations whose 'file:line: change' holds one of these texts",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= MAX_JOBS:
         parser.error(f"--jobs must be 1 or {MAX_JOBS} (the machine has {MAX_JOBS} cores)")
-    for m in args.modules:
-        if not (REPO / PACKAGE / m).is_file():
-            parser.error(f"--modules: no module {m} in {PACKAGE}/")
+    try:
+        modules = expand_modules(args.modules, args.n)
+    except ValueError as e:
+        parser.error(str(e))
 
     rng = random.Random(args.seed)
     sample: list[Mutation] = []
-    for module in args.modules:
+    for module, n in modules:
         every = mutations_of(module, (REPO / PACKAGE / module).read_text())
         chosen = (
             every
             if args.all
             else sorted(
-                rng.sample(every, min(args.n, len(every))), key=lambda m: (m.line, m.node_index, m.variant)
+                rng.sample(every, min(n, len(every))), key=lambda m: (m.line, m.node_index, m.variant)
             )
         )
         print(f"{module}: {len(every)} possible mutations, {len(chosen)} chosen")
         sample += chosen
+    if args.match is not None:
+        sample = [m for m in sample if any(t in f"{m.module}:{m.line}: {m.description}" for t in args.match)]
+        print(f"{len(sample)} of them match {' or '.join(map(repr, args.match))}")
     if args.list:
         for m in sample:
             print(f"{PACKAGE}/{m.module}:{m.line}: {m.description}")
         return 0
 
     start = time.monotonic()
-    deselect = baseline_failures(args.tests, args.timeout)
-    if deselect:
-        print(f"{len(deselect)} tests fail before any mutation; deselected:")
-        for d in deselect:
-            print(f"  {d}")
+    runs = [args.tests] + ([args.confirm] if args.confirm else [])
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # both unmutated runs at once
+        timeouts = [args.timeout, args.confirm_timeout / 3]  # baseline_failures triples it
+        deselect, *confirm_deselect = pool.map(baseline_failures, runs, timeouts)
+    for name, failing in zip(["--tests", "--confirm"], [deselect, *confirm_deselect]):
+        if failing:
+            print(f"{len(failing)} tests of {name} fail before any mutation; deselected:")
+            for d in failing:
+                print(f"  {d}")
     results: dict[Mutation, str] = {}
 
     def one(m: Mutation) -> None:
-        results[m] = run_mutant(m, args.tests, deselect, args.timeout)
+        results[m] = run_mutant(
+            m,
+            args.tests,
+            deselect,
+            args.timeout,
+            args.confirm,
+            (confirm_deselect or [None])[0],
+            args.confirm_timeout,
+        )
         print(
             f"[{len(results)}/{len(sample)}] {results[m]:8} {PACKAGE}/{m.module}:{m.line}: {m.description}",
             flush=True,
@@ -393,17 +475,19 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(one, sample))
 
-    print(f"\nmodule        killed  timeout  survived  score   ({time.monotonic() - start:.0f} s)")
-    for module in args.modules:
-        r = [results[m] for m in sample if m.module == module]
+    print(f"\n{'module':24} killed  timeout  survived  score   ({time.monotonic() - start:.0f} s)")
+    names = [module for module, _ in modules]
+    packages = sorted({n.rpartition("/")[0] for n in names if "/" in n})
+    rows = [(n, lambda m, n=n: m.module == n) for n in names]
+    rows += [(p + "/ (all)", lambda m, p=p: m.module.startswith(p + "/")) for p in packages]
+    rows += [("all", lambda m: True)]
+    for label, belongs in rows:
+        r = [results[m] for m in sample if belongs(m)]
+        if not r and label != "all":  # a module none of whose mutations was run (--match)
+            continue
         killed, timeouts, survived = r.count("killed"), r.count("timeout"), r.count("survived")
         score = (killed + timeouts) / len(r) if r else float("nan")
-        print(f"{module:12} {killed:7} {timeouts:8} {survived:9}  {score:6.1%}")
-    total = list(results.values())
-    caught = total.count("killed") + total.count("timeout")
-    print(
-        f"{'all':12} {total.count('killed'):7} {total.count('timeout'):8} {total.count('survived'):9}  {caught / max(len(total), 1):6.1%}"
-    )
+        print(f"{label:24} {killed:6} {timeouts:8} {survived:9}  {score:6.1%}")
     survivors = [m for m in sample if results[m] == "survived"]
     print(f"\n{len(survivors)} survivors:")
     for m in survivors:
