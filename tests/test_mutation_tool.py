@@ -78,10 +78,21 @@ def test_modules_take_a_package_and_per_file_counts():
 
 
 def test_match_keeps_only_the_named_mutation(capsys):
-    argv = ["--modules", "func.py", "--all", "--match", "func.py:49: not -n", "func.py:51: i % n", "--list"]
+    lines = (REPO / "tinygrad_mlp" / "func.py").read_text().splitlines()
+    a = next(k for k, line in enumerate(lines, 1) if "if not -n <= i < n:" in line)
+    b = next(k for k, line in enumerate(lines, 1) if "i % n for i in nums" in line)
+    argv = [
+        "--modules",
+        "func.py",
+        "--all",
+        "--match",
+        f"func.py:{a}: not -n",
+        f"func.py:{b}: i % n",
+        "--list",
+    ]
     assert mutation.main(argv) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tinygrad_mlp/")]
     assert listed == [
-        "tinygrad_mlp/func.py:49: not -n <= i < n: drop not",
-        "tinygrad_mlp/func.py:51: i % n: % -> //",
+        f"tinygrad_mlp/func.py:{a}: not -n <= i < n: drop not",
+        f"tinygrad_mlp/func.py:{b}: i % n: % -> //",
     ]
