@@ -56,8 +56,8 @@ def _join(out):
         return out
     if len(out) == 1:
         return out[0]
-    rng = np.random.default_rng(12345)
-    return sum((o * rng.standard_normal(np.shape(o))).sum() for o in out)
+    rng = np.random.default_rng(12345)  # each weight in its output's dtype: float32 stays float32
+    return sum((o * rng.standard_normal(np.shape(o)).astype(o.dtype)).sum() for o in out)
 
 
 def _plain_fun(fun):

@@ -39,6 +39,8 @@ CASES = [
     ("np.concatenate of a list", lambda a, b: np.concatenate([a, b]), [(2,), (3,)]),
     ("np.append of a list", lambda x: np.append(x, [x[0] * 2, 1.0]), [(2,)]),
     ("a list as an operand", lambda x: x * [x[1], 1.0], [(2,)]),
+    ("np.linalg.norm of a list", lambda x: x * np.linalg.norm([x, x + 2]), [()]),
+    ("np.linalg.det of a nested list", lambda x, y: np.linalg.det([[x, 1.0], [2.0 * y, x * y]]), [(), ()]),
 ]
 
 
@@ -308,3 +310,49 @@ def test_truth_of_a_tensor_is_numpys():
         bool(Tensor(np.ones((2, 3))))
     with pytest.raises(ValueError, match="ambiguous"):
         bool(Tensor(np.ones(0)))
+
+
+def test_linalg_functions_are_named_by_their_module():
+    names = numpy_api.supported()
+    assert {"np.linalg.inv", "np.linalg.norm", "np.cross", "np.linalg.cross"} <= set(names)
+    assert "np.inv" not in names and "np.eigh" not in names
+    x = Tensor(np.eye(3), requires_grad=True)
+    with pytest.raises(TypeError, match=r"^numpy\.linalg\.eig is not supported"):
+        np.linalg.eig(x)
+
+
+@pytest.mark.parametrize(
+    "fun, expect",
+    [
+        (lambda x, y: np.sum(x < y) + 0.0, 0.0),  # a comparison: a plain number, a constant
+        (lambda x, y: np.ones(3).sum(), 0.0),  # ignores its arguments
+        (lambda x, y: (x * y).sum(), 2.0),
+    ],
+)
+def test_transforms_take_a_plain_output_as_a_constant(fun, expect):
+    x, y = Tensor(np.array([1.0, 2.0, 3.0])), Tensor(np.array([2.0, 2.0, 2.0]))
+    np.testing.assert_array_equal(func.grad(fun)(x, y).data, np.full(3, expect))
+    _, vjp_fn = func.vjp(fun, x, y)
+    np.testing.assert_array_equal(vjp_fn(Tensor(np.array(1.0)))[1].data, x.data if expect else np.zeros(3))
+    _, t = func.jvp(fun, (x, y), (np.ones(3), np.zeros(3)))
+    assert t.item() == 3 * expect  # along x: sum(y)
+    np.testing.assert_array_equal(func.jacrev(fun)(x, y).data, np.full(3, expect))
+
+
+def test_astype_takes_ndarray_arguments():
+    x = Tensor(np.ones(3, np.float32), requires_grad=True)
+    assert x.astype(np.float32, copy=False) is x  # CS231n's out.astype(x.dtype, copy=False)
+    y = x.astype(np.float32)
+    assert y is not x and y.requires_grad
+    assert x.astype(np.float64, copy=False).dtype == np.float64
+    with pytest.raises(TypeError, match="order='C' and casting='unsafe' are not supported"):
+        x.astype(np.float64, order="C")
+    with pytest.raises(TypeError, match="astype: a Tensor holds floats; got dtype int64"):
+        x.astype(np.int64, copy=False)
+
+
+def test_dot_of_n_d_operands_is_numpys():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4, 2))
+    check_grads(lambda a, b: a.dot(b), a, b)
+    assert "N-D" in Tensor.dot.__doc__ and "1-D and 2-D" not in Tensor.dot.__doc__

@@ -111,6 +111,17 @@ CASES = [
     ("log_sigmoid large", _log_sigmoid, [np.array([-800.0, -100.0, 20.0, 40.0])]),
     ("nan_to_num of inf and nan", lambda x: np.nan_to_num(x + [0.0, np.inf, np.nan, -np.inf]), [A[0]]),
     ("0-d", lambda x: np.sin(x) * np.arctan2(x, 2.0) + np.hypot(x, 1.0), [np.array(0.7)]),
+    # a real Tensor's complex parts (HIPS autograd's tests call them on real arrays)
+    ("real", lambda x: np.real(x) * x, [A]),
+    ("real_if_close", np.real_if_close, [A]),
+    ("imag (a constant 0)", lambda x: np.imag(x) + x, [A]),
+    ("conj", lambda x: np.conj(x) * x, [A]),
+    ("conjugate", np.conjugate, [A]),
+    ("angle (0 or pi: constant)", lambda x: np.angle(x) * x, [A]),
+    ("angle in degrees", lambda x: np.angle(x, deg=True) + x, [A]),
+    ("select", lambda x, y: np.select([x > 0.5, y < 0], [x * y, np.sin(x)], 0.25), [A, B]),
+    ("select broadcasting a default Tensor", lambda x, d: np.select([x > 0], [x], d), [A, B[0]]),
+    ("power of a constant 0 (second derivative along y)", lambda y: np.power(0.0, y), [POS]),
 ]
 
 
@@ -278,7 +289,8 @@ def test_every_function_is_listed_as_supported():
     wanted = (
         "sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh log1p expm1 log2 log10 "
         "exp2 logaddexp logaddexp2 hypot arctan2 remainder fmod fmax fmin sinc reciprocal cbrt nan_to_num "
-        "deg2rad rad2deg radians degrees fabs floor ceil round around rint trunc fix sign floor_divide"
+        "deg2rad rad2deg radians degrees fabs floor ceil round around rint trunc fix sign floor_divide "
+        "real real_if_close imag conjugate angle select"
     )
     missing = [w for w in wanted.split() if f"np.{w}" not in names]
     assert not missing, missing

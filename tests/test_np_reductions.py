@@ -88,6 +88,15 @@ CASES = [
     ("mean", lambda a: np.mean(a, axis=(0, 1)), [C]),
     ("max", lambda a: np.max(a, axis=0), [A]),
     ("min", lambda a: np.min(a, axis=1, keepdims=True), [A]),
+    ("std of one element (constant 0)", np.std, [np.array(3.5)]),
+    ("std over an axis of length 1", lambda a: np.std(a, axis=0, keepdims=True), [A[:1]]),
+    ("diff prepend and append tensors", lambda a: np.diff(a, prepend=a[:, :1] * 2, append=a[:, -1:]), [A]),
+    ("gradient 1-D", np.gradient, [V]),
+    ("gradient of 2 points", np.gradient, [V[:2]]),
+    ("gradient 2-D (a tuple)", np.gradient, [A]),
+    ("gradient axis", lambda a: np.gradient(a, axis=-1), [C]),
+    ("gradient axes in order given", lambda a: np.gradient(a, axis=(2, 0)), [C]),
+    ("gradient spacing", lambda a: np.gradient(a, 0.5, 2.0), [A]),
 ]
 
 
@@ -104,9 +113,6 @@ PROMOTED = {"average weights", "diff prepend append"}
 def test_float32_stays_float32(name, fun, arrays):
     if name in PROMOTED:
         assert fun(*[a.astype(np.float32) for a in arrays]).dtype == np.float64
-        return
-    if name == "average returned":  # (check_float32 weights several outputs by float64 arrays)
-        assert [o.dtype for o in fun(*[Tensor(a.astype(np.float32)) for a in arrays])] == [np.float32] * 2
         return
     check_float32(fun, *arrays)
 
@@ -172,6 +178,9 @@ def test_tensor_methods_match_numpy():
         (lambda t: np.diff(t, prepend=np.ones(3)), r"numpy.diff: prepend of shape \(3,\) cannot be joined"),
         (lambda t: np.average(t, weights=np.ones(4)), "numpy.average: axis must be given"),
         (lambda t: np.average(t, axis=1, weights=np.zeros(4)), "weights sum to zero"),
+        (lambda t: np.gradient(t, edge_order=2), "numpy.gradient with edge_order=2"),
+        (lambda t: np.gradient(t, np.arange(3.0)), "one number of spacing per axis"),
+        (lambda t: np.gradient(t[:1]), "numpy.gradient: shape of the array too small"),
     ],
 )
 def test_bad_arguments_are_named(call, error):
@@ -179,9 +188,19 @@ def test_bad_arguments_are_named(call, error):
         call(Tensor(A, requires_grad=True))
 
 
+def test_std_of_one_element_is_a_constant_zero_only_without_ddof():
+    x = Tensor(A[:1], requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert np.isnan(np.std(x, axis=0, ddof=1).data).all()  # 0 / 0, as numpy
+    np.std(x, axis=0).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.zeros_like(A[:1]))  # not sqrt's 0/0
+    hess = func.hessian(lambda a: np.std(a))(Tensor(np.array(3.5)))
+    assert hess.item() == 0.0
+
+
 def test_every_reduction_is_listed_as_supported():
     names = set(numpy_api.supported())
-    wanted = "prod cumsum cumprod var std average ptp trace diff nansum nanmean sum mean max min"
+    wanted = "prod cumsum cumprod var std average ptp trace diff gradient nansum nanmean sum mean max min"
     missing = [w for w in wanted.split() if f"np.{w}" not in names]
     assert not missing, missing
 

@@ -1,4 +1,5 @@
-"""Random computation graphs (issue 15): hypothesis builds graphs of the engine's public
+"""Random computation graphs (issue 15; issue 21 added concatenate, einsum, var and norm):
+hypothesis builds graphs of the engine's public
 ops, with node reuse and broadcasting, in float64, and each graph is checked three ways:
 every node's value against an independent numpy implementation of the same program, the
 leaves' gradients against float64 central differences of that numpy program, and (where
@@ -109,6 +110,11 @@ NUMPY = {
     "index": lambda a, spec: _index(a, spec, np.asarray),
     "softmax": _np_softmax,
     "log_softmax": _np_log_softmax,
+    # one of each numpy family issue 21 added: shape, product, reduction, linalg
+    "concatenate": lambda a, b, axis: np.concatenate([a, b], axis=axis),
+    "einsum": lambda a, b: np.einsum("...i,...i->...", a, b),
+    "var": lambda a, axis, keepdims: np.var(a, axis=axis, keepdims=keepdims),
+    "norm": lambda a: np.linalg.norm(a),
 }
 
 ENGINE = {
@@ -133,6 +139,8 @@ ENGINE = {
     "index": lambda a, spec: _index(a, spec, list),
     "softmax": lambda a, axis: a.softmax(axis=axis),
     "log_softmax": lambda a, axis: a.log_softmax(axis=axis),
+    **{k: NUMPY[k] for k in ("concatenate", "einsum", "norm")},  # numpy's own calls, on Tensors
+    "var": lambda a, axis, keepdims: a.var(axis=axis, keepdims=keepdims),
 }
 
 
@@ -177,6 +185,14 @@ def torch_ops(torch) -> dict:
         "index": lambda a, spec: _index(a, spec, torch.tensor),
         "softmax": lambda a, axis: torch.softmax(a, dim=axis),
         "log_softmax": lambda a, axis: torch.log_softmax(a, dim=axis),
+        "concatenate": lambda a, b, axis: torch.cat([a, b], dim=axis),
+        "einsum": lambda a, b: torch.einsum("...i,...i->...", a, b),
+        "var": lambda a, axis, keepdims: (
+            torch.var(a, dim=tuple(range(a.ndim)) if axis is None else axis, correction=0, keepdim=keepdims)
+            if a.ndim
+            else a * 0
+        ),
+        "norm": lambda a: torch.linalg.vector_norm(a),
     }
 
 
@@ -230,6 +246,7 @@ UNARY_GUARDS = {  # op -> what its operand must satisfy
     # a base kept away from 0 and below (a base drawn from any node is rarely positive
     # everywhere, and then how often pow ran at all depended on hypothesis's draws)
     "pow": lambda x: x.min(initial=1) > 0.2,
+    "norm": lambda x: np.sqrt(np.sum(x * x)) > MARGIN * 10,  # away from the kink at 0
 }
 OPS = list(NUMPY) + ["pow_num"] * 2  # powers drawn more often: they meet the exact zeros
 
@@ -250,7 +267,7 @@ def _propose(draw, op: str, values: list[np.ndarray]):
             + ([0.5, 1.5] if x.min(initial=1) > 0.1 else [])
         )
         return (op, (a,), (draw(st.sampled_from(powers)),))
-    if op in ("softmax", "log_softmax", "index", "transpose"):
+    if op in ("softmax", "log_softmax", "index", "transpose", "concatenate", "einsum"):
         ids = [i for i in ids if values[i].ndim > 0]
     if not ids:
         return None
@@ -287,11 +304,31 @@ def _propose(draw, op: str, values: list[np.ndarray]):
 
         partners = [b for b in range(len(values)) if fits(b)]
         return (op, (a, draw(st.sampled_from(partners))), ()) if partners else None
+    if op == "concatenate":  # along an axis where the other shapes match (x with itself always)
+        axis = draw(st.integers(-x.ndim, x.ndim - 1))
+        rest = [n for i, n in enumerate(x.shape) if i != axis % x.ndim]
+
+        def joins(b):
+            y = values[b]
+            return y.ndim == x.ndim and [n for i, n in enumerate(y.shape) if i != axis % x.ndim] == rest
+
+        return (op, (a, draw(st.sampled_from([b for b in range(len(values)) if joins(b)]))), (axis,))
+    if op == "einsum":  # a batched inner product over the last axis, the batch broadcast
+        partners = []
+        for b in range(len(values)):
+            y = values[b]
+            if y.ndim and y.shape[-1] == x.shape[-1]:
+                try:
+                    np.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+                except ValueError:
+                    continue
+                partners.append(b)
+        return (op, (a, draw(st.sampled_from(partners))), ())
     if op in ("add_num", "rsub_num", "mul_num", "rdiv_num"):
         return (op, (a,), (draw(st.sampled_from([0.5, -1.5, 2.0, 3.0])),))
     if op == "rpow_num":
         return (op, (a,), (draw(st.sampled_from([2.0, 0.5])),)) if np.all(np.abs(x) < 5) else None
-    if op in ("sum", "mean", "max", "prod"):
+    if op in ("sum", "mean", "max", "prod", "var"):
         axis = _axis(draw, x.ndim)
         if op == "max" and not _smooth_max(x, axis):
             return None
@@ -320,7 +357,7 @@ def _propose(draw, op: str, values: list[np.ndarray]):
         return (op, (a,), (spec,))
     if op in ("softmax", "log_softmax"):
         return (op, (a,), (draw(st.integers(-x.ndim, x.ndim - 1)),))
-    return (op, (a,), ())  # neg, exp, log, sqrt, relu, sigmoid, tanh, sin, arctan, log_sigmoid
+    return (op, (a,), ())  # neg, exp, log, sqrt, relu, sigmoid, tanh, sin, arctan, log_sigmoid, norm
 
 
 @st.composite

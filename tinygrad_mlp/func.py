@@ -41,6 +41,15 @@ def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _constant_output(out):
+    """An output that is a plain array or number (``np.sum(x < y) + 0.0``, a function that
+    ignores its argument) as a constant Tensor: its derivatives are zero, as in HIPS
+    autograd and JAX. Anything else is left for the caller's error."""
+    if isinstance(out, (np.ndarray, np.generic, int, float)) and not isinstance(out, bool):
+        return Tensor(np.asarray(out))
+    return out
+
+
 def _argnums(argnums, n: int, name: str) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not nums:
@@ -129,7 +138,7 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     def grad_f(*args):
         nums = _argnums(argnums, len(args), "grad")
         args, fresh = _prepare(args, nums)
-        out = f(*args)
+        out = _constant_output(f(*args))
         if not isinstance(out, Tensor) or out.size != 1:
             shape = getattr(out, "shape", type(out).__name__)
             raise RuntimeError(f"func.grad: f must return a one-element Tensor, got {shape}")
@@ -148,7 +157,7 @@ def vjp(f: Callable, *primals) -> tuple[Tensor, Callable]:
     """``out, vjp_fn = vjp(f, *primals)``; ``vjp_fn(cotangent)`` returns a tuple with one
     vector-Jacobian product per primal (cotangent^T @ d out / d primal)."""
     args, fresh = _prepare(primals, tuple(range(len(primals))))
-    out = f(*args)
+    out = _constant_output(f(*args))
     if not isinstance(out, Tensor):
         raise RuntimeError(f"func.vjp: f must return a Tensor, got {type(out).__name__}")
 
@@ -190,6 +199,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
         level[id(x)] = (x, t)
     with autograd.using(fw=(*MODE.get().fw, level)):
         out = f(*args)
+    out = tuple(_constant_output(o) for o in out) if isinstance(out, tuple) else _constant_output(out)
     outs = out if isinstance(out, tuple) else (out,)
     # nothing outside depends on a graph made inside (only leaves of nested transforms):
     # hand back plain tensors (keeping the tangents of outer jvp levels)
@@ -215,7 +225,7 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     def jac_f(*args):
         nums = _argnums(argnums, len(args), "jacrev")
         args, fresh = _prepare(args, nums)
-        out = f(*args)
+        out = _constant_output(f(*args))
         if not isinstance(out, Tensor):
             raise TypeError(f"func.jacrev: f must return one Tensor, got {type(out).__name__}")
         wrt = [args[i] for i in nums]

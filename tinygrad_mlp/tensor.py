@@ -517,17 +517,25 @@ class Tensor:
 
     clone = copy
 
-    def astype(self, dtype, copy: bool = True) -> Tensor:
-        """The values in another float dtype, recorded (the gradient is cast back). As
-        numpy's, ``copy=False`` gives the tensor itself when it has that dtype already."""
-        if np.dtype(dtype).kind != "f":
-            raise TypeError(f"astype: a Tensor holds floats; got dtype {np.dtype(dtype)}")
-        if not copy and np.dtype(dtype) == self.data.dtype:
+    def astype(
+        self, dtype, order: str = "K", casting: str = "unsafe", subok: bool = True, copy: bool = True
+    ) -> Tensor:
+        """The values in another float dtype, recorded (the gradient is cast back); ndarray's
+        signature: ``copy=False`` with the same dtype gives the Tensor itself, as numpy
+        (``out.astype(x.dtype, copy=False)`` closes CS231n's layers)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"astype: a Tensor holds floats; got dtype {dtype}")
+        if order != "K" or casting != "unsafe":
+            raise TypeError(f"astype: order={order!r} and casting={casting!r} are not supported on Tensors")
+        if not copy and dtype == self.data.dtype:
             return self
-        return _apply(ops.Cast, self, dtype=np.dtype(dtype))
+        return _apply(ops.Cast, self, dtype=dtype)
 
     def dot(self, other) -> Tensor:
-        """numpy's ``a.dot(b)`` for 1-D and 2-D operands (a matmul)."""
+        """numpy's ``a.dot(b)`` for operands of any number of dimensions, as ``np.dot``: a
+        product for 0-D, the inner product for 1-D, a matmul for 2-D, and for N-D the sum over
+        the last axis of ``a`` and the second-to-last of ``b``."""
         return numpy_api.dot(self, other)
 
     def flatten(self) -> Tensor:

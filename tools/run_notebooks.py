@@ -8,7 +8,8 @@ a reader who never runs anything.
 Run it from the repository's root after changing a notebook or anything its output
 shows, then commit the notebook. It needs the test extras (``pip install -e ".[dev]"``:
 nbclient, ipykernel, matplotlib) and Graphviz's ``dot``, and reads MNIST from
-``$TINYGRAD_MLP_DATA``, else ``./data``. Variables that shrink a run
+``$TINYGRAD_MLP_DATA``, else the clone's ``data/`` (the one lookup rule of
+``tinygrad_mlp.data.find_data_dir``). Variables that shrink a run
 (``TUTORIAL_SUBSET`` and the like) are cleared, so the committed outputs are those of
 a full run. A notebook whose execution fails is left as it was, and the exit status is 1.
 

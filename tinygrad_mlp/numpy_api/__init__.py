@@ -59,6 +59,14 @@ for _family in _FAMILIES:
     _VALUE_FUNCTIONS |= getattr(_family, "VALUE_FUNCTIONS", set())
 
 
+def numpy_name(f, prefix: str = "np") -> str:
+    """A numpy function's name as a user writes it: ``np.sin``, ``np.linalg.inv`` (its module,
+    so ``np.linalg.cross`` and ``np.cross`` stay apart); ``prefix="numpy"`` for messages."""
+    module = getattr(f, "__module__", None) or "numpy"
+    sub = module[len("numpy") :] if module.startswith("numpy.") else ""
+    return f"{prefix}{sub}.{f.__name__}"
+
+
 def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
     """``Tensor.__array_ufunc__``: see the module docstring."""
     if ufunc in _VALUE_UFUNCS and method == "__call__":
@@ -96,10 +104,10 @@ def array_function(func, types, args: tuple, kwargs: dict):
         if pos is not None and len(args) > pos:
             args = args[:pos] + (None,) + args[pos + 1 :]
         kwargs = {k: v for k, v in kwargs.items() if k != "out"}
-        return _write_out(out, rule(*_unalias(args, out), **kwargs), f"numpy.{func.__name__}")
+        return _write_out(out, rule(*_unalias(args, out), **kwargs), numpy_name(func, "numpy"))
     if func in _VALUE_FUNCTIONS or not _needs_graph(args) and not _needs_graph(tuple(kwargs.values())):
         return func(*_plain(args), **_plain(kwargs))
-    raise TypeError(f"numpy.{func.__name__} {_UNSUPPORTED}")
+    raise TypeError(f"{numpy_name(func, 'numpy')} {_UNSUPPORTED}")
 
 
 _OUT_POSITIONS: dict = {}
@@ -158,10 +166,38 @@ def _write_out(out, result, what: str):
     return out
 
 
+GROUPS = ("elementwise", "reductions", "shape", "products", "linalg", "sorting", "building arrays")
+_SORTING = {np.sort, np.partition}
+_BUILDING = {np.linspace, np.zeros_like, np.ones_like, np.copy, np.broadcast_to}
+_BUILDERS = ("np.array", "np.asarray", "np.asanyarray", "np.r_", "np.c_")  # construct.py's wrappers
+
+
+def supported_groups() -> dict[str, list[str]]:
+    """:func:`supported` grouped as numpy's documentation groups them (``GROUPS``)."""
+    groups: dict[str, set] = {g: set() for g in GROUPS}
+    for f in _UFUNCS:
+        groups["products" if f is np.matmul else "elementwise"].add(numpy_name(f))
+    for family in _FAMILIES:
+        own = family.__name__.rsplit(".", 1)[1]
+        for f in family.FUNCTIONS:
+            group = "sorting" if f in _SORTING else "building arrays" if f in _BUILDING else own
+            groups[group].add(numpy_name(f))
+    groups["building arrays"].update(_BUILDERS)
+    return {g: sorted(names) for g, names in groups.items()}
+
+
 def supported() -> list[str]:
-    """The numpy functions and ufuncs that record ops on Tensors, by name."""
-    names = {f"np.{f.__name__}" for f in _UFUNCS} | {f"np.{f.__name__}" for f in _FUNCTIONS}
-    return sorted(names)
+    """The numpy functions and ufuncs that record ops on Tensors, by the name a user writes
+    (``np.sin``, ``np.linalg.inv``), and the array builders (``np.array``, ``np.r_`` ...)."""
+    return sorted({n for names in supported_groups().values() for n in names})
+
+
+def supported_table() -> str:
+    """docs/numpy.md's table of :func:`supported`, one row per group (a test keeps the page equal to it)."""
+    rows = ["| group | numpy functions that record on Tensors |", "| --- | --- |"]
+    for group, names in supported_groups().items():
+        rows.append(f"| {group} | {', '.join(f'`{n}`' for n in names)} |")
+    return "\n".join(rows)
 
 
 _UNSUPPORTED = (

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ._util import _first_tensor, _is_tensor, _lift_like, _lift_pair, _plain
+from ._util import _first_tensor, _is_tensor, _lift_like, _lift_pair, _plain, _tensor_cls
 
 
 def _binary(method: str):
@@ -65,6 +65,7 @@ UFUNCS = {
     np.fmin: _fmin,
     np.negative: lambda a: -a,
     np.positive: lambda a: a,
+    np.conjugate: lambda a: _real(a),  # a real Tensor is its own conjugate
     np.exp: lambda a: a.exp(),
     np.exp2: _op(ops.Exp2),
     np.expm1: _op(ops.Expm1),
@@ -169,6 +170,45 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return ops.Where.apply(x, target, cond=np.isfinite(data))
 
 
+def _real(x):
+    """numpy.real (and real_if_close, conj) of a real Tensor: the Tensor itself, gradient 1.
+    A Tensor holds floats, so there is no complex part to drop."""
+    return x * 1
+
+
+def _real_if_close(x, tol=100):
+    return _real(x)
+
+
+def _imag(x):
+    """numpy.imag of a real Tensor: zeros of its shape, a constant (gradient 0)."""
+    return _tensor_of_value(np.zeros(np.shape(_plain(x)), dtype=_plain(x).dtype))
+
+
+def _angle(z, deg=False):
+    """numpy.angle of a real Tensor: 0 or pi (180) by sign, piecewise constant (gradient 0)."""
+    return _tensor_of_value(np.angle(_plain(z), deg=deg).astype(_plain(z).dtype))
+
+
+def _tensor_of_value(values):
+    return _tensor_cls()(values)
+
+
+def _select(condlist, choicelist, default=0):
+    """numpy.select: the first choice whose condition holds, else ``default``; a chain of
+    where (the gradient reaches the chosen entries only)."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("numpy.select: list of cases must be same length as list of conditions")
+    t = _first_tensor((*choicelist, default))
+    result = _lift_like(default, t)
+    for cond, choice in zip(reversed(condlist), reversed(choicelist)):
+        result = _where(cond, choice, result)
+    shape = np.broadcast_shapes(
+        *[np.shape(_plain(c)) for c in condlist], *[np.shape(_plain(c)) for c in choicelist]
+    )
+    return result if result.shape == shape else np.broadcast_to(result, shape)
+
+
 def _no_out(name: str, out) -> None:
     if out is not None:
         raise TypeError(f"numpy.{name} with out= is not supported on Tensors: use the returned Tensor")
@@ -182,4 +222,9 @@ FUNCTIONS = {
     np.fix: _fix,
     np.sinc: _sinc,
     np.nan_to_num: _nan_to_num,
+    np.real: _real,
+    np.real_if_close: _real_if_close,
+    np.imag: _imag,
+    np.angle: _angle,
+    np.select: _select,
 }

@@ -1,5 +1,5 @@
 """Reductions on Tensors: sum, mean, max, min, prod, cumsum, cumprod, var, std, average,
-ptp, trace, diff, nansum, nanmean.
+ptp, trace, diff, gradient, nansum, nanmean.
 
 ``prod``, ``cumsum`` and ``cumprod`` are ops (``cumprod`` a scan of products, so zeros in
 the input are right); the others are built from recorded ops the way numpy computes them
@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from .. import ops
-from ._util import _first_tensor, _is_tensor, _lift_like, _tensor_cls
+from ._util import _first_tensor, _is_tensor, _lift_like
+from .shape import concatenate
 
 _NO_VALUE = object()  # "not given", where numpy tells None apart from leaving an argument out
 
@@ -92,8 +93,15 @@ def var(
 def std(
     a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None
 ):
-    """numpy.std: the square root of :func:`var` (its gradient is infinite where var is 0)."""
+    """numpy.std: the square root of :func:`var` (its gradient is infinite where var is 0,
+    except over one element: there the deviation is 0 whatever the input, so std is a
+    constant 0 and every derivative of it is 0)."""
     _check("std", out, where=where)
+    a = _as_dtype(a, dtype)
+    axes = ops.core._normalize_axis(axis, a.ndim, "std")
+    one = math.prod(a.shape[i] for i in axes) == 1 and (ddof if correction is None else correction) == 0
+    if mean is None and one:  # |a - mean(a)|: exactly 0, slope 0
+        return abs(a - a.mean(axis=axes, keepdims=True)).sum(axis=axes, keepdims=keepdims)
     return np.sqrt(var(a, axis, dtype, None, ddof, keepdims, mean=mean, correction=correction))
 
 
@@ -178,7 +186,7 @@ def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
             )
         parts.append(end)
     if len(parts) > 1:
-        a = _join(parts, axis)
+        a = concatenate(parts, axis)
     lo = [slice(None)] * a.ndim
     hi = [slice(None)] * a.ndim
     lo[axis], hi[axis] = slice(None, -1), slice(1, None)
@@ -187,18 +195,41 @@ def diff(a, n=1, axis=-1, prepend=_NO_VALUE, append=_NO_VALUE):
     return a
 
 
-def _join(parts: list, axis: int):
-    """Tensors joined along ``axis`` (numpy.concatenate), by recorded assignments into zeros."""
-    shape = list(parts[0].shape)
-    shape[axis] = sum(p.shape[axis] for p in parts)
-    out = _tensor_cls()(np.zeros(shape, dtype=np.result_type(*[p.dtype for p in parts])))
-    start = 0
-    for p in parts:
-        where = [slice(None)] * len(shape)
-        where[axis] = slice(start, start + p.shape[axis])
-        out[tuple(where)] = p
-        start += p.shape[axis]
-    return out
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """numpy.gradient with unit spacing (or one number per axis): central differences
+    (f[i+1] - f[i-1]) / 2 inside, one-sided differences at the two ends (edge_order=1);
+    a tuple of Tensors for several axes, as numpy."""
+    if edge_order != 1:
+        raise TypeError("numpy.gradient with edge_order=2 is not supported on Tensors: use edge_order=1")
+    axes = ops.core._normalize_axis(axis, f.ndim, "gradient") if axis is not None else tuple(range(f.ndim))
+    if axis is not None and not isinstance(axis, (int, np.integer)):
+        axes = tuple(int(a) % f.ndim for a in axis)  # numpy keeps the order given
+    if len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        varargs = varargs * len(axes)
+    if varargs and (len(varargs) != len(axes) or any(np.ndim(h) != 0 for h in varargs)):
+        raise TypeError(
+            "numpy.gradient on Tensors takes one number of spacing per axis (no coordinate arrays)"
+        )
+    out = []
+    for k, ax in enumerate(axes):
+        if f.shape[ax] < 2:
+            raise ValueError(
+                "numpy.gradient: shape of the array too small to calculate a numerical gradient, "
+                "at least (edge_order + 1) elements are required"
+            )
+
+        def part(lo, hi, _ax=ax):
+            index = [slice(None)] * f.ndim
+            index[_ax] = slice(lo, hi)
+            return f[tuple(index)]
+
+        ends = [part(1, 2) - part(0, 1)]
+        if f.shape[ax] > 2:
+            ends.append((part(2, None) - part(None, -2)) / 2)
+        ends.append(part(-1, None) - part(-2, -1))
+        g = concatenate(ends, ax)
+        out.append(g / varargs[k] if varargs else g)
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
@@ -233,6 +264,7 @@ FUNCTIONS = {
     np.ptp: ptp,
     np.trace: trace,
     np.diff: diff,
+    np.gradient: gradient,
     np.nansum: nansum,
     np.nanmean: nanmean,
 }

@@ -138,6 +138,30 @@ _atleast_1d, _atleast_2d, _atleast_3d = _atleast(1), _atleast(2), _atleast(3)
 # ---------------------------------------------------------------- joining
 
 
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """numpy.linspace between Tensor ends: start + k * step for k = 0 .. num-1, the last one
+    ``stop`` itself when ``endpoint`` (as numpy), so both ends get their gradient."""
+    if dtype is not None or device is not None:
+        raise TypeError("numpy.linspace with dtype= or device= is not supported on Tensors: cast the result")
+    if num < 0:
+        raise ValueError(f"numpy.linspace: number of samples, {num}, must be non-negative.")
+    t = _first_tensor((start, stop))
+    start, stop = _lift_like(start, t), _lift_like(stop, t)
+    div = num - 1 if endpoint else num
+    shape = np.broadcast_shapes(start.shape, stop.shape)
+    k = np.arange(num, dtype=t.dtype).reshape((-1,) + (1,) * len(shape))
+    step = (stop - start) / div if div > 0 else (stop - start) * np.nan
+    if num == 0:
+        out = start[None][:0] * np.ones((0,) + shape, dtype=t.dtype)
+    else:
+        out = k * step + start if div > 0 else np.broadcast_to(start, (num,) + shape) * 1
+        if endpoint and num > 1:
+            out = concatenate([out[:-1], np.broadcast_to(stop, shape)[None]], 0)
+    if axis != 0:
+        out = np.moveaxis(out, 0, axis)
+    return (out, step) if retstep else out
+
+
 def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """np.concatenate for Tensors (axis None: the inputs flattened first)."""
     xs = _items(arrays)
@@ -464,6 +488,7 @@ FUNCTIONS = {
     np.atleast_2d: _atleast_2d,
     np.atleast_3d: _atleast_3d,
     np.concatenate: concatenate,
+    np.linspace: linspace,
     np.stack: _stack,
     np.hstack: _hstack,
     np.vstack: _vstack,

@@ -115,9 +115,12 @@ class Pow(_Binary):
     def forward(self, a, b):
         return a**b
 
-    def _parts(self, a, b, out, need_a=True, need_b=True):
+    def _parts(self, a, b, out, need_a=True, need_b=True, still_a=None):
         """(b * a**(b-1), a**b * log(a)): the two partial derivatives (None where not needed),
-        from a stand-in a = 1 where a == 0 and b == 0 (the first) or a == 0 (the second)."""
+        from a stand-in a = 1 where a == 0 and b == 0 (the first) or a == 0 (the second).
+        ``still_a`` (forward mode): where a's tangent is 0, the first partial uses the
+        stand-in too, so no infinite partial is multiplied by that zero tangent (its own
+        derivative along b, 0 * inf, would be NaN: d/db of 0 * 0**(b-1) for a constant base 0)."""
         zero = _value(a) == 0
         da = db = None
         with np.errstate(divide="ignore", invalid="ignore"):  # a negative base gives NaN, as numpy
@@ -126,7 +129,10 @@ class Pow(_Binary):
                 db = out * np.log(a) if need_b else None
                 return da, db
             if need_a:  # b * 0**(b-1) is right for b != 0 (inf for 0 < b < 1); b == 0 gives 0 * 1
-                da = b * np.where(zero & (_value(b) == 0), 1, a) ** (b - 1)
+                stand_in = zero & (_value(b) == 0)
+                if still_a is not None:
+                    stand_in = stand_in | (zero & still_a)
+                da = b * np.where(stand_in, 1, a) ** (b - 1)
             if need_b:
                 db = np.where(zero, 0, out * np.log(np.where(zero, 1, a)))
         return da, db
@@ -142,7 +148,7 @@ class Pow(_Binary):
 
     def jvp(self, t, out, a, b):
         # d(a**b) = b * a**(b-1) * da + a**b * log(a) * db
-        da, db = self._parts(a, b, out)
+        da, db = self._parts(a, b, out, still_a=_value(t[0]) == 0)
         return t[0] * _finite_where_still(t[0], da) + t[1] * _finite_where_still(t[1], db)
 
 
@@ -301,15 +307,19 @@ class Sigmoid(Function):
     """
 
     name = "sigmoid"
+    exp_neg = None  # exp(-a), kept by the fast forward for the slope
 
     def forward(self, a):
         if a.size and _min(a, None) > _EXP_SAFE.get(a.dtype, 0.0):
             # fast path: while exp(-a) cannot overflow, 1 / (1 + exp(-a)) is as exact as the
-            # two-branch form below, in four passes over one new array (made with out= for a
-            # 0-d input, whose negative would otherwise be a numpy scalar, not writable)
-            out = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))
-            np.exp(out, out=out)
-            out += 1
+            # two-branch form below, in four passes (made with out= for a 0-d input, whose
+            # negative would otherwise be a numpy scalar, not writable). exp(-a) is kept for
+            # the slope: e * sigma(a)**2 = e / (1 + e)**2, exact for every a, in two passes,
+            # with no test of where sigma(a) nears 1 (the first-order hot path)
+            e = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))
+            np.exp(e, out=e)
+            out = e + 1 if a.ndim else np.add(e, 1, out=np.empty_like(e))  # (empty_like: a Python call)
+            self.exp_neg = e
             return np.reciprocal(out, out=out)
         e = np.abs(a, out=np.empty_like(a))
         np.negative(e, out=e)
@@ -319,9 +329,18 @@ class Sigmoid(Function):
         return out
 
     def vjp(self, g, out, a):
-        # d(sigma a)/da = g * sigma(a) * (1 - sigma(a))
+        # d(sigma a)/da = g * sigma(a) * (1 - sigma(a)) = g * e * sigma(a)**2, e = exp(-a)
         # (computed exactly where sigma(a) rounds to 1 too: see _sigmoid_slope)
-        slope = _sigmoid_slope(a, out)
+        e = self.exp_neg
+        if (
+            e is not None
+            and (type(out) is np.ndarray or getattr(out, "_traced", False))
+            and e.shape == out.shape
+        ):
+            slope = e * out
+            slope *= out
+        else:
+            slope = _sigmoid_slope(a, out)
         slope *= g  # in place on arrays; on Tensors this rebinds to a new one
         return (slope,)
 
