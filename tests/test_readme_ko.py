@@ -32,6 +32,8 @@ HEADINGS = {
     "Development": "개발",
     "Contents": "차례",
     "Adding an op": "연산 추가하기",
+    "numpy on Tensors": "Tensor 위의 numpy",
+    "Compiling a step": "학습 단계 컴파일하기",
 }
 
 # Translationese a native reader flagged in an earlier README.ko.md, and what to write instead.
