@@ -313,3 +313,19 @@ def test_rel_diff_is_the_share_of_autograds_largest_entry(batch):
     s = 2.0 / (len(x) * model.sizes[-1])
     for row in report.rows:
         assert row.max_rel == pytest.approx(abs(1 - 1 / s), rel=1e-6), row.name
+
+
+def _saturated(model):
+    model.layers[-1].b.data[:] = -1000.0  # sigmoid outputs exactly 0: log(0), the loss is not finite
+    return model
+
+
+def test_a_check_where_every_entry_was_left_out_does_not_claim_agreement(batch):
+    # every finite difference was left out (the loss is not finite): nothing backs "autograd agrees
+    # with finite differences", so the other loss's mismatch is not excused as expected
+    x, y = batch
+    with np.errstate(all="ignore"):
+        report = compare_gradients(_saturated(_mlp(sizes=(784, 8, 10))), x, y, loss="printed_ce", samples=2)
+    assert all(np.isnan(r.numerical) for r in report.rows)
+    assert report.summary().split(": ", 1)[1].startswith("MISMATCH (") and not report.expected_mismatch
+    assert not any("autograd agrees with finite differences" in n for n in report.notes)
