@@ -411,6 +411,22 @@ def test_bad_layers_get_clear_errors():
         check_backward(Unhooked(), X)
 
 
+def _sqrt_forward(x):
+    if np.any(x < 0):  # a guard, as learners write
+        raise ValueError("sqrt of a negative input")
+    return np.sqrt(x), x
+
+
+def test_a_forward_that_raises_during_the_numerical_check_is_one_clear_error():
+    x = np.array([[4.0, 1e-5, 9.0]])  # x[1] - eps is negative: only the numerical check's step reaches it
+    with pytest.raises(
+        LayerCheckError,
+        match=r"_sqrt_forward raised during the numerical check \(x\[1\] moved by -0\.0001\): "
+        r"ValueError: sqrt of a negative input at .*test_layercheck\.py:\d+",
+    ):
+        check_backward((_sqrt_forward, lambda dout, x: dout / (2 * np.sqrt(x))), x)
+
+
 def test_trace_layer_names_parameters_by_path():
     mlp = _mlp()
     out = trace_layer(mlp, MNIST_LIKE, forward="predict")
@@ -435,6 +451,22 @@ def test_cli_verify_layers(capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert "layer4.b" in out and out.count("all gradients agree") == 2 and "MISMATCH" not in out
+
+
+def test_cli_verify_layers_error_is_one_line_and_exit_status_2(capsys, monkeypatch):
+    from tinygrad_mlp import layercheck
+
+    def broken(*args):
+        raise LayerCheckError("check_backward: FCLayer.backward returned None")
+
+    monkeypatch.setattr(layercheck, "check_notebook", broken)
+    status = main(["verify", "--layers", "--batch-size", "3", "--samples", "2"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert (
+        captured.err
+        == "tinygrad-mlp verify --layers: error: check_backward: FCLayer.backward returned None\n"
+    )
 
 
 def test_example_catches_each_planted_bug(mnist_dir):
@@ -704,6 +736,21 @@ def test_inputs_on_a_kink_take_any_one_sided_slope(mask, verdict, failed):
     report = check_backward(_relu_pair(mask), XK)
     auto_at_kink = report["x"]
     assert auto_at_kink.verdict == verdict and report.failed == failed, str(report)
+
+
+def test_a_smooth_zero_slope_is_no_kink():
+    # x**2 at 0: the one-sided slopes differ by the curvature times the step, a round-off-sized gap at a
+    # fine step, not a jump; a hand value off there by 2e-5 of the largest entry is wrong. The 1e4 entry
+    # makes the check's round-off (and so its slack) large enough for that value to fall inside it.
+    x = np.array([[0.0, 1.5, -2.0], [0.7, -0.5, 1e4]])
+
+    def backward(dout, x):
+        dx = 2 * x * dout
+        dx[0, 0] = 2e-5 * np.abs(dx).max()
+        return dx
+
+    report = check_backward((lambda x: (x**2, x), backward), x)
+    assert report["x"].verdict == "NO" and report.failed == ["x"], str(report)
 
 
 def test_the_kink_note_counts_the_entries():

@@ -357,6 +357,42 @@ def test_generator_methods_are_replayed():
     assert RNG.bit_generator.state == state  # left as it was
 
 
+LOOP_LAYER = """
+import numpy as np
+
+def row_scale_forward(x, w):
+    out = np.zeros(x.shape)  # filled row by row
+    for i in range(x.shape[0]):
+        out[i] = x[i] * w
+    return out, (x, w)
+
+def row_scale_backward(dout, cache):
+    x, w = cache
+    return dout * w, (dout * x).sum(axis=0)
+"""
+
+
+def test_a_layer_file_run_outside_sys_modules_is_recorded_too():
+    # exec / runpy.run_path: the learner's globals are in no module of sys.modules
+    ns: dict = {}
+    exec(compile(LOOP_LAYER, "layers.py", "exec"), ns)
+    report = check_backward((ns["row_scale_forward"], ns["row_scale_backward"]), r(4, 3), r(3))
+    assert report.passed and report.failed == [], str(report)
+
+
+def test_a_generator_the_forward_closes_over_is_replayed():
+    rng = np.random.default_rng(5)  # a local of the enclosing function, reached through the closure
+
+    def forward(x):
+        mask = rng.random(x.shape) < 0.5
+        return x * mask, mask
+
+    state = rng.bit_generator.state
+    report = check_backward((forward, lambda dout, mask: dout * mask), r(4, 3))
+    assert report.passed and report.random, str(report)
+    assert rng.bit_generator.state == state  # left as it was
+
+
 def test_ndarray_op_equals_tensor_rebinds_the_name():
     def forward(x, w):
         out = np.random.default_rng(0).standard_normal((x.shape[0], w.shape[1]))  # an ndarray
@@ -371,20 +407,29 @@ def test_ndarray_op_equals_tensor_rebinds_the_name():
     assert check_backward((forward, backward), r(3, 4), r(4, 2)).passed
 
 
-def test_a_backward_storing_the_input_gradient_on_the_object():
-    class Scale:
-        def __init__(self, s):
-            self.s = s
+class ScaleStoringDx:
+    """Keeps its input gradient in ``self.dx`` and returns nothing."""
 
-        def forward(self, x):
-            self.x = x
-            return x * self.s
+    def __init__(self, s):
+        self.s = s
 
-        def backward(self, dout):
-            self.ds = (dout * self.x).sum(axis=0)
-            self.dx = dout * self.s  # stored, not returned
+    def forward(self, x):
+        self.x = x
+        return x * self.s
 
-    report = check_backward(Scale(r(3)), r(4, 3))
+    def backward(self, dout):
+        self.ds = (dout * self.x).sum(axis=0)
+        self.dx = dout * self.s  # stored, not returned
+
+
+class ScaleStoringDxWithFlag(ScaleStoringDx):
+    def forward(self, x, train_flg=True):  # a trailing optional flag, as the book's Dropout and BatchNorm
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("layer", [ScaleStoringDx, ScaleStoringDxWithFlag])
+def test_a_backward_storing_the_input_gradient_on_the_object(layer):
+    report = check_backward(layer(r(3)), r(4, 3))
     assert [row.name for row in report.rows] == ["x", "s"] and report.passed, str(report)
 
 

@@ -313,3 +313,88 @@ def test_rel_diff_is_the_share_of_autograds_largest_entry(batch):
     s = 2.0 / (len(x) * model.sizes[-1])
     for row in report.rows:
         assert row.max_rel == pytest.approx(abs(1 - 1 / s), rel=1e-6), row.name
+
+
+def _saturated(model):
+    model.layers[-1].b.data[:] = -1000.0  # sigmoid outputs exactly 0: log(0), the loss is not finite
+    return model
+
+
+@pytest.mark.parametrize(
+    "model, loss, reason",
+    [
+        (lambda: _mlp(activation="relu"), "sse", "kink"),  # N(0, .01) init: steps switch ReLUs
+        (lambda: _saturated(_mlp(sizes=(784, 8, 10))), "printed_ce", "nonfinite"),
+    ],
+    ids=["relu-kinks", "non-finite-loss"],
+)
+def test_left_out_entries_are_counted_exactly_and_named_in_a_note(batch, model, loss, reason):
+    from tinygrad_mlp import verify
+
+    x, y = batch
+    model = model()
+    target = nn.one_hot(y, 10, np.float64)
+    eps = 1e-6 if reason == "kink" else 1e-4
+    numeric, _, _, skipped = verify._numerical(model, x, target, loss, 10, eps, np.random.default_rng(0))
+    left_out = sum(int(np.isnan(num).sum()) for _, num in numeric.values())
+    other = {"kink": "nonfinite", "nonfinite": "kink"}[reason]
+    assert skipped[reason] == left_out > 0 and skipped[other] == 0
+    with np.errstate(all="ignore"):
+        report = compare_gradients(model, x, y, loss=loss, samples=10)
+    why = {"kink": "switched a ReLU", "nonfinite": "the loss was not finite"}[reason]
+    assert [n.split(" sampled")[0] for n in report.notes if why in n] == [str(left_out)]
+
+
+@pytest.mark.parametrize("manual", [ManualMLP, CorruptedManual], ids=["right", "corrupted"])
+def test_every_number_in_a_row_follows_its_definition(batch, manual):
+    # recomputed from the three gradients: rel diff and num columns as shares of autograd's scale,
+    # the weights column after one SGD step as a share of autograd's updated weights
+    from tinygrad_mlp import verify
+
+    x, y = batch
+    model, lr = _mlp(sizes=(784, 16, 10)), 0.5
+    weights = {n: p.data.copy() for n, p in model.named_parameters()}
+    target = nn.one_hot(y, 10, np.float64)
+    auto = verify._autograd_grads(model, x, target, "sse")
+    hand = verify._manual_grads(manual.from_mlp(model), x, target)
+    numeric = verify._numerical(model, x, target, "sse", 4, 1e-4, np.random.default_rng(0))[0]
+    report = compare_gradients(model, x, y, samples=4, steps=1, lr=lr, manual=manual.from_mlp(model))
+    for row in report.rows:
+        a, h, (idx, num) = auto[row.name], hand[row.name], numeric[row.name]
+        scale = max(np.abs(a).max(), np.abs(num).max())
+        err = np.abs(a.reshape(-1)[idx] - num).max()
+        updated = weights[row.name] - lr * a
+        expected = {
+            "max_abs": np.abs(a - h).max(),
+            "max_rel": np.abs(a - h).max() / np.abs(a).max(),
+            "numerical": err / scale,
+            "numerical_abs": err,
+            "numerical_manual": np.abs(h.reshape(-1)[idx] - num).max() / scale,
+            "weights_rel": lr * np.abs(a - h).max() / np.abs(updated).max(),
+        }
+        got = {k: getattr(row, k) for k in expected}
+        assert got == pytest.approx(expected, rel=1e-6, abs=1e-15), row.name
+
+
+def test_the_numerical_check_samples_distinct_entries_and_every_one_of_a_small_parameter(batch):
+    from tinygrad_mlp import verify
+
+    x, y = batch
+    model, samples = _mlp(sizes=(784, 16, 10)), 16
+    numeric = verify._numerical(
+        model, x, nn.one_hot(y, 10, np.float64), "sse", samples, 1e-4, np.random.default_rng(0)
+    )[0]
+    for name, p in model.named_parameters():
+        idx = numeric[name][0]
+        assert len(set(idx.tolist())) == len(idx) == min(samples, p.data.size), name
+
+
+def test_a_check_where_every_entry_was_left_out_does_not_claim_agreement(batch):
+    # every finite difference was left out (the loss is not finite): nothing backs "autograd agrees
+    # with finite differences", so the other loss's mismatch is not excused as expected
+    x, y = batch
+    with np.errstate(all="ignore"):
+        report = compare_gradients(_saturated(_mlp(sizes=(784, 8, 10))), x, y, loss="printed_ce", samples=2)
+    assert all(np.isnan(r.numerical) for r in report.rows)
+    assert report.summary().split(": ", 1)[1].startswith("MISMATCH (") and not report.expected_mismatch
+    assert not any("autograd agrees with finite differences" in n for n in report.notes)
