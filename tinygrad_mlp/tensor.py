@@ -368,6 +368,8 @@ class Tensor:
             frame = sys._getframe(1)
             if frame.f_code.co_code[frame.f_lasti] == _STORE_SUBSCR and numpy_api.in_graph(self):
                 raise numpy_api.GraphCutError(_cut_message(self, "writing it into a numpy array"))
+        if type(self.data) is not np.ndarray:  # traced by jit: its error says what the user wrote
+            return float(self.data)
         return float(self.item())
 
     def __repr__(self) -> str:
