@@ -126,3 +126,33 @@ def check_float32(fun, *arrays, modes=("fwd", "rev")):
     if "fwd" in modes:
         _, t = func.jvp(tfun, ts, [Tensor(np.ones(a.shape, dtype=np.float32)) for a in ts])
         assert t.dtype == np.float32, f"tangent is {t.dtype}"
+
+
+def _ours(fun, arrays, vs):
+    """First derivatives of sum(fun) and the Hessian-vector product along vs, by this engine."""
+    argnums = tuple(range(len(arrays)))
+    g = func.grad(lambda *xs: fun(*xs).sum(), argnums=argnums)
+    first = g(*[Tensor(a) for a in arrays])
+    hv = func.grad(lambda *xs: sum((gi * Tensor(v)).sum() for gi, v in zip(g(*xs), vs)), argnums=argnums)
+    return [t.data for t in first], [t.data for t in hv(*[Tensor(a) for a in arrays])]
+
+
+def _theirs(torch, fun, arrays, vs):
+    """The same by PyTorch's autograd."""
+    xs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    first = torch.autograd.grad(fun(*xs).sum(), xs, create_graph=True)
+    dot = sum((gi * torch.tensor(v)).sum() for gi, v in zip(first, vs))
+    if not dot.requires_grad:  # a constant first derivative: the Hessian is 0
+        return [t.detach().numpy() for t in first], [np.zeros_like(a) for a in arrays]
+    hv = torch.autograd.grad(dot, xs, allow_unused=True)
+    hv = [np.zeros_like(a) if h is None else h.detach().numpy() for h, a in zip(hv, arrays)]
+    return [t.detach().numpy() for t in first], hv
+
+
+def check_against_torch(torch, name, ours, theirs, arrays):
+    """First derivatives and a Hessian-vector product of ``ours`` (numpy code on Tensors) equal
+    PyTorch's for ``theirs`` (the same function in torch), in float64."""
+    vs = [np.random.default_rng(7).standard_normal(np.shape(a)) for a in arrays]
+    got, want = _ours(ours, arrays, vs), _theirs(torch, theirs, arrays, vs)
+    for g, w in zip(got[0] + got[1], want[0] + want[1]):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=name)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from numpy_check import check_float32, check_grads
+from numpy_check import check_against_torch, check_float32, check_grads
 
 from tinygrad_mlp import Tensor, func, nn, numpy_api
 
@@ -346,34 +346,10 @@ def _torch_cases():
     ]
 
 
-def _ours(fun, arrays, vs):
-    """First derivatives of sum(fun) and the Hessian-vector product along vs."""
-    argnums = tuple(range(len(arrays)))
-    g = func.grad(lambda *xs: fun(*xs).sum(), argnums=argnums)
-    first = g(*[Tensor(a) for a in arrays])
-    hv = func.grad(lambda *xs: sum((gi * Tensor(v)).sum() for gi, v in zip(g(*xs), vs)), argnums=argnums)
-    return [t.data for t in first], [t.data for t in hv(*[Tensor(a) for a in arrays])]
-
-
-def _theirs(torch, fun, arrays, vs):
-    xs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    first = torch.autograd.grad(fun(*xs).sum(), xs, create_graph=True)
-    dot = sum((gi * torch.tensor(v)).sum() for gi, v in zip(first, vs))
-    if not dot.requires_grad:  # a constant first derivative: the Hessian is 0
-        return [t.detach().numpy() for t in first], [np.zeros_like(a) for a in arrays]
-    hv = torch.autograd.grad(dot, xs, allow_unused=True)
-    hv = [np.zeros_like(a) if h is None else h.detach().numpy() for h, a in zip(hv, arrays)]
-    return [t.detach().numpy() for t in first], hv
-
-
 @pytest.mark.parametrize("case", range(34))
 def test_first_and_second_derivatives_match_pytorch(case):
     torch = pytest.importorskip("torch")
     cases = _torch_cases()
     assert len(cases) == 34
     name, ours, theirs, arrays = cases[case]
-    vs = [np.random.default_rng(7).standard_normal(a.shape) for a in arrays]
-    got = _ours(ours, arrays, vs)
-    want = _theirs(torch, theirs, arrays, vs)
-    for g, w in zip(got[0] + got[1], want[0] + want[1]):
-        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=name)
+    check_against_torch(torch, name, ours, theirs, arrays)
