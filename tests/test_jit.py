@@ -172,7 +172,27 @@ def test_a_rule_branch_that_no_longer_holds_compiles_the_other_branch():
         x = x * -1e6 if i == 4 else x
         assert float(compiled(x, y).data) == float(eager(x, y).data)
     assert compiled.traces == 3
-    assert "if not (np.minimum.reduce(" in compiled.cache[next(iter(compiled.cache))][-1].source
+    programs = compiled.cache[next(iter(compiled.cache))]
+    # the fast branch's guard is a trap on the exp itself (no pass over the input); the other
+    # branch, recorded where the exp overflowed, checks that it still does
+    assert "_fp = _set(_over); np.exp(" in programs[-1].source
+    assert "if clean('over', np.exp, " in programs[0].source
+    assert "np.minimum.reduce(" not in programs[-1].source
+
+
+def test_a_trap_that_trips_leaves_numpy_error_state_as_it_was():
+    (m1, o1), (m2, o2) = _setup(), _setup()
+    eager, compiled = _step_of(m1, o1, nn.mse_loss), jit(_step_of(m2, o2, nn.mse_loss))
+    xs, ys = _batches(4)
+    for x, y in zip(xs[:3], ys[:3]):
+        compiled(x, y), eager(x, y)
+    with np.errstate(over="warn", invalid="ignore"):
+        before = np.geterr()
+        got, want = compiled(xs[3] * -1e6, ys[3]), eager(xs[3] * -1e6, ys[3])
+        assert np.geterr() == before
+    assert float(got.data) == float(want.data)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(q.data, p.data)
 
 
 @settings(max_examples=15, deadline=None, derandomize=True, database=None)
@@ -242,7 +262,7 @@ def test_inplace_runs_elementwise_chains_in_place():
     assert step.stats["inplace"]["allocations"] < step.stats["optimizer"]["allocations"]
     # the sigmoid's negative is written into the dead matmul it came from, then exp'd in place
     assert re.search(
-        r"(t\w*) = np\.negative\(add\d+, out=matmul\d+\)\s+# sigmoid forward\n\s+np\.exp\(\1, out=\1\)",
+        r"(t\w*) = np\.negative\(add\d+, out=matmul\d+\)\s+# sigmoid forward\n\s+_fp = _set\(_over\); np\.exp\(\1, out=\1\)",
         step.source,
     )
 
@@ -251,8 +271,8 @@ def test_the_update_is_an_in_place_subtract_through_one_shared_temporary():
     step = _compiled()
     assert "_scratch" not in step.source
     for name in ("layers_0_W", "layers_2_b"):
-        assert re.search(rf"np\.subtract\({name}, (tmp\w*), out={name}\)", step.source)
-    temps = set(re.findall(r"tmp\w* = np\.multiply\(grad_\w+, 0\.05, out=(B\d+)_", step.source))
+        assert re.search(rf"\n\s+{name} -= tmp\w*  # SGD step", step.source)
+    temps = set(re.findall(r"tmp\w* = np\.multiply\(grad_\w+, f64_0_05, out=(B\d+)_", step.source))
     assert len(temps) < 8  # eight updates, their temporaries in fewer shared buffers
 
 

@@ -12,12 +12,14 @@ import re
 
 import numpy as np
 
+from .. import _fpe
 from .passes import Plan, storage
 from .trace import Var
 
 
-class GuardFailed(Exception):
-    """The call does not fit the compiled program (raised before anything is written)."""
+class GuardFailed(_fpe.Tripped):
+    """The call does not fit the compiled program (raised before anything is written). A
+    trapped call that met its exception (:class:`tinygrad_mlp._fpe.Tripped`) is one too."""
 
 
 def _ident(label: str) -> str:
@@ -28,7 +30,17 @@ def _ident(label: str) -> str:
 def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
     """The source of the compiled step and the namespace it runs in."""
     program = plan.program
-    env: dict = {"np": np, "array": np.array, "asarray": np.asarray, "GuardFailed": GuardFailed}
+    env: dict = {
+        "np": np,
+        "array": np.array,
+        "asarray": np.asarray,
+        "GuardFailed": GuardFailed,
+        "_set": getattr(_fpe.STATE, "set", None),
+        "_reset": getattr(_fpe.STATE, "reset", None),
+        "_raising": _fpe.raising,
+        "LateGuardError": LateGuardError,
+        "clean": _fpe.clean,
+    }
     env.update(program.objects)
     env.update(program.constants)
     names: dict = {}
@@ -73,6 +85,13 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
             return f"np.{obj.name}" if hasattr(np, obj.name) else constant(obj)
         if isinstance(obj, type) and issubclass(obj, np.generic):
             return f"np.{obj.__name__}"
+        if isinstance(obj, np.ndarray) and obj.ndim == 0 and obj.dtype.kind == "f" and np.isfinite(obj):
+            # a 0-d constant (simplify's typed scalars), named by its dtype and value: f32_0_5
+            key = f"{obj.dtype.kind}{obj.dtype.itemsize * 8}_" + str(obj[()]).replace("-", "neg").replace(".", "_")
+            key = re.sub(r"\W", "_", key)
+            if key not in env or (isinstance(env[key], np.ndarray) and env[key].tobytes() == obj.tobytes()):
+                env[key] = obj
+                return key
         return constant(obj)
 
     def function(ins) -> str:
@@ -100,6 +119,9 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
             )
     for check in program.checks:
         lines.append(f"    if {check}: raise GuardFailed")
+    if _fpe.STATE is not None:
+        for kind in dict.fromkeys(ins.trap for ins in plan.instrs if ins.trap and ins.clean):
+            lines.append(f"    _{kind} = _raising({kind!r})  # numpy's error state with {kind} raising, for the traps")
     base = {}
     for ins in plan.instrs:
         if ins.out is not None and not ins.inplace and ins.views:
@@ -122,11 +144,20 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
         return render(obj)
 
     frees = _frees(plan, inline)
+    written = _first_write(plan)
     for i, ins in enumerate(plan.instrs):
         if ins.out is not None and ins.out in inline:
             exprs[ins.out] = _expression(ins, render_inline, function)
             continue
-        lines.append(_line(ins, plan, name, render_inline, function))
+        if i in plan.tiles or i - 1 in plan.tiles:  # loop tiling (passes.tile): a loop of two calls
+            lines.extend(_tiled(plan, i, name, render_inline, function))
+            continue
+        line = _line(ins, plan, name, render_inline, function)
+        if i > written and (ins.kind == "guard" or ins.trap):
+            # a guard after the step has written the user's arrays: the call cannot go back to
+            # the eager step (it would update them twice), so a failing guard is an error
+            line = _late(line, ins, plan.instrs[written], env)
+        lines.append(line)
         if i in frees:  # large values dead from here: let numpy's memory go now, as eager does
             lines.append(f"    del {', '.join(dict.fromkeys(name(v) for v in frees[i]))}")
     for slot, v in program.writes:
@@ -140,6 +171,92 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
     lines.append(f"    return ({''.join(name(v) + ', ' for v in program.result_vars)})")
     program.names = names
     return "\n".join(lines) + "\n", env
+
+
+def _first_write(plan: Plan) -> int:
+    """Index of the first instruction writing the user's arrays (parameters, the optimizer's
+    state) in place; past the end if none does."""
+    from .passes import _base, _effect
+
+    base, external = _base(plan.instrs), plan.program.external()
+    for i, ins in enumerate(plan.instrs):
+        if ins.kind != "guard" and not ins.trap and _effect(plan, ins, base, external):
+            return i
+    return len(plan.instrs)
+
+
+class LateGuardError(RuntimeError):
+    """A guard failed after the compiled step had updated the user's arrays."""
+
+
+def _late(line: str, ins, first, env: dict) -> str:
+    """A guard or trap past the first write: failing, it raises LateGuardError naming both."""
+    where = f"{ins.op} {ins.phase}".strip() or "a guard"
+    message = (
+        f"jit: the rule's branch at '{where}' differs from the recorded one, but the compiled step "
+        f"had already updated state in place ({first.op} {first.phase}: {first.name}), so it cannot "
+        f"go back to the eager step; call the step without jit, or update the state after the "
+        f"last forward and backward"
+    )
+    key = f"_late{sum(1 for k in env if k.startswith('_late'))}"
+    env[key] = message
+    body = line.strip()
+    indent = line[: len(line) - len(line.lstrip())]
+    if body.startswith("if "):  # if <test>: raise GuardFailed  # ...
+        return body.replace("raise GuardFailed", f"raise LateGuardError({key})", 1).join((indent, ""))
+    # a trap: "_fp = _set(_over); <call>; _reset(_fp)": the error becomes LateGuardError
+    env.setdefault("_late_trap", _late_trap)
+    code, comment = body.split("  # ", 1)
+    call = code.split("; ")[1]
+    return f"{indent}with _late_trap({ins.trap!r}, {key}): {call}  # {comment}"
+
+
+def _tiled(plan: Plan, i: int, name, render, function) -> list[str]:
+    """The two calls of a tiled pair, in a loop over tiles of rows (only the first emits)."""
+    if i not in plan.tiles:
+        return []
+    _, rows, total = plan.tiles[i]
+    tmp = plan.instrs[i].out
+    full = (total, *tmp.value.shape[1:])
+
+    def sliced(v) -> str:
+        return f"{name(v)}[_r : _r + {rows}]"
+
+    def name_tiled(v):
+        return sliced(v) if isinstance(v, Var) and v is not tmp and v.value.shape == full else name(v)
+
+    def render_tiled(obj):
+        return name_tiled(obj) if isinstance(obj, Var) else render(obj)
+
+    head = (
+        f"    for _r in range(0, {total}, {rows}):  # loop tiling: {total // rows} tiles of {rows} rows, "
+        f"so {name(tmp)} is {list(tmp.value.shape)}, not {list(full)}"
+    )
+    body = [_line(plan.instrs[k], plan, name_tiled, render_tiled, function) for k in (i, i + 1)]
+    return [head] + ["    " + line for line in body]
+
+
+def _bare(call: str) -> str:
+    """``fn(a, b)`` as ``fn, a, b)``: the call's function and arguments for clean(kind, ...)."""
+    if call.startswith("asarray("):
+        return call[len("asarray(") : -1].replace("(", ", ", 1) + ")"
+    return call.replace("(", ", ", 1)
+
+
+class _late_trap:
+    """A trap past the first write: its floating-point error becomes LateGuardError."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind, self.message = kind, message
+
+    def __enter__(self):
+        self.token = _fpe.STATE.set(_fpe.raising(self.kind))
+
+    def __exit__(self, kind, value, traceback):
+        _fpe.STATE.reset(self.token)
+        if kind is not None and issubclass(kind, FloatingPointError):
+            raise LateGuardError(self.message) from None
+        return False
 
 
 def program_code(v, program) -> str:
@@ -263,6 +380,27 @@ def _line(ins, plan: Plan, name, render, function) -> str:
         call = f"{args[0]}[{render(index)[1:-1] if isinstance(index, tuple) else args[1]}]"
     if ins.scalar and target is None:
         call = f"asarray({call})"
+    if ins.trap:  # the rule's branch, kept as a trap on this call (tinygrad_mlp._fpe)
+        what = {"over": "overflow", "invalid": "invalid operation"}.get(ins.trap, ins.trap)
+        if not ins.clean:
+            call = f"clean({ins.trap!r}, {_bare(call)}"
+            return f"    if {call}: raise GuardFailed  # {ins.op} {ins.phase}: it met {what} when recorded"
+        assign = name(out) + " = " if not ins.inplace else ""
+        comment = f"  # {ins.op} {ins.phase}: {what} raises (the rule took the branch without it)"
+        if _fpe.STATE is None:  # pragma: no cover (numpy 1.x)
+            return f"    with np.errstate({ins.trap}='raise'): {assign}{call}{comment}"
+        return f"    _fp = _set(_{ins.trap}); {assign}{call}; _reset(_fp){comment}"
+    symbol = _AUGMENTED.get(ins.fn) if ins.kind == "call" else None
+    if symbol and target is not None and len(args) == 2 and not kwargs[:-1] and args[0] == target and "[" not in target:
+        # an in-place update as Python writes it (``a += b`` calls np.add(a, b, out=a), faster
+        # than the call with out=, as the tight hand-written step does)
+        update = f"{target} {symbol}= {args[1]}"
+        if ins.inplace:
+            return f"    {update}{_comment(ins)}"
+        return f"    {name(out)} = {target}; {name(out)} {symbol}= {args[1]}{_comment(ins)}"
     if ins.inplace:
         return f"    {call}{_comment(ins)}"
     return f"    {name(out)} = {call}{_comment(ins)}"
+
+
+_AUGMENTED = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/"}

@@ -10,11 +10,21 @@ call and their bytes, preallocated buffers, peak live bytes). In order:
 - ``fold``: constant folding. A call whose inputs are all known when compiling runs then
   (``zeros_like`` of a traced array is a constant of its shape); a constant array holding
   one value repeated (the broadcast gradient of a sum) becomes that one number.
+- ``simplify``: peephole rewrites that give the same numbers with less work: ``(x + x) * c``
+  is ``x * (2 c)`` (and ``x * 1`` is ``x``: the ``(d + d) * 0.5`` of a squared loss's
+  derivative is gone); ``a.sum(axis)`` is ``np.add.reduce(a, axis)`` (what the method calls,
+  without its Python wrapper; ``max``/``min`` likewise); a Python or numpy scalar in an
+  elementwise call is a 0-d array of the result's dtype, made once (numpy converts the
+  scalar to that dtype at every call otherwise).
 - ``optimizer``: the optimizer's scratch arrays (``opt._scratch``) become temporaries of
   the program, so ``np.multiply(g, lr, out=tmp); np.subtract(W, tmp, out=W)`` shares one
   ``tmp`` across parameters (buffer planning then places it) instead of one per parameter.
 - ``inplace``: an elementwise call whose input dies at that call writes its result into
   that input (``np.negative(h, out=h)``): chains of elementwise calls run in place.
+- ``tile``: loop tiling. A large temporary made by one elementwise call and read only by the
+  next, which writes in place (the update ``tmp = g * lr; W -= tmp`` of a large weight), is
+  made a tile of rows at a time in a loop, so the temporary is a few hundred kilobytes that
+  stay in the cache instead of an array the size of the weight (and that much less memory).
 - ``buffers``: buffer planning (as XLA's buffer assignment): every remaining new array a
   ufunc, matmul or reduction makes is written with ``out=`` into a preallocated buffer;
   a buffer is reused once the value in it is dead (liveness over the straight-line
@@ -30,7 +40,7 @@ import numpy as np
 from .capture import Program
 from .trace import Instr, Var
 
-PASSES = ("dce", "fold", "optimizer", "inplace", "buffers")
+PASSES = ("dce", "fold", "simplify", "optimizer", "inplace", "tile", "buffers")
 _ELEMENTWISE_OUT = ("__call__",)
 
 
@@ -46,6 +56,7 @@ class Plan:
     arrays: dict = field(default_factory=dict)  # buffer name -> preallocated array
     removed: dict = field(default_factory=dict)  # pass -> what it removed or changed (for reports)
     sizes: list = field(default_factory=list)  # bytes of each flat buffer (allocated at the first run)
+    tiles: dict = field(default_factory=dict)  # first instruction index -> (count, rows, full rows)
 
     @property
     def instrs(self) -> list[Instr]:
@@ -92,8 +103,9 @@ def last_uses(plan: Plan) -> dict:
 
 
 def _effect(plan: Plan, ins: Instr, base: dict, external: set) -> bool:
-    """A guard, or a write into the user's arrays (a parameter, the optimizer's state)."""
-    if ins.kind == "guard":
+    """A guard (a trapped call too), or a write into the user's arrays (a parameter, the
+    optimizer's state)."""
+    if ins.kind == "guard" or ins.trap:
         return True
     if ins.out is None or not ins.inplace:
         return False
@@ -106,6 +118,11 @@ def _effect(plan: Plan, ins: Instr, base: dict, external: set) -> bool:
 
 def dce(plan: Plan) -> None:
     """Drop every instruction whose result no output, later instruction or effect needs."""
+    plan.removed["dce"] = _sweep(plan)
+
+
+def _sweep(plan: Plan) -> list[str]:
+    """Dead-code elimination proper: drop the dead instructions; what was dropped."""
     instrs = plan.instrs
     base = _base(instrs)
     external = plan.program.external()
@@ -126,7 +143,7 @@ def dce(plan: Plan) -> None:
         else:
             dropped.append(ins)
     plan.program.instrs = keep[::-1]
-    plan.removed["dce"] = [f"{i.name} ({i.op} {i.phase})" for i in reversed(dropped)]
+    gone = [f"{i.name} ({i.op} {i.phase})" for i in reversed(dropped)]
     used = set()
     for ins in plan.program.instrs:
         used.update(ins.inputs())
@@ -134,6 +151,7 @@ def dce(plan: Plan) -> None:
             used.add(ins.out)
     used.update(plan.program.outputs())
     plan.program.reads = [r for r in plan.program.reads if r[0] in used or r[2] is None or r[2].lifted]
+    return gone
 
 
 # ---------------------------------------------------------------- fold
@@ -179,6 +197,7 @@ def fold(plan: Plan) -> None:
         foldable = (
             ins.kind == "call"
             and not ins.inplace
+            and not ins.trap
             and out not in outputs
             and not _written_later(instrs, k, out)
             and (ins.fn in _LIKE or not _has_var((ins.args, ins.kwargs)))
@@ -209,6 +228,113 @@ def fold(plan: Plan) -> None:
         keep.append(ins)
     plan.program.instrs = keep
     plan.removed["fold"] = notes
+
+
+# ---------------------------------------------------------------- simplify
+
+_REDUCERS = {"sum": np.add.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
+
+
+def _uses(instrs: list[Instr]) -> dict:
+    count: dict = {}
+    for ins in instrs:
+        for v in ins.inputs():
+            count[v] = count.get(v, 0) + 1
+    return count
+
+
+def _scalar(x) -> bool:
+    return type(x) in (int, float) or (isinstance(x, np.generic) and x.dtype.kind == "f")
+
+
+def simplify(plan: Plan) -> None:
+    """Peephole rewrites giving the same numbers with less work (see the module docstring)."""
+    instrs = plan.instrs
+    outputs = set(plan.program.outputs())
+    uses = _uses(instrs)
+    made = {ins.out: ins for ins in instrs if ins.out is not None and not ins.inplace}
+    table: dict = {}  # Var -> the Var it equals
+    keep, notes = [], []
+    for k, ins in enumerate(instrs):
+        ins.args, ins.kwargs = _substitute(ins.args, table), _substitute(ins.kwargs, table)
+        out = ins.out
+        # (x + x) * c  ->  x * (2c);  x * 1  ->  x
+        if (
+            ins.kind == "call"
+            and ins.fn is np.multiply
+            and not ins.inplace
+            and not ins.trap
+            and not ins.kwargs
+            and len(ins.args) == 2
+        ):
+            j = 0 if _scalar(ins.args[0]) else 1 if _scalar(ins.args[1]) else None
+            other = ins.args[1 - j] if j is not None else None
+            twice = made.get(other) if isinstance(other, Var) else None
+            if (
+                twice is not None
+                and twice.kind == "call"
+                and twice.fn is np.add
+                and not twice.kwargs
+                and not twice.trap
+                and len(twice.args) == 2
+                and twice.args[0] is twice.args[1]
+                and isinstance(twice.args[0], Var)
+                and twice.args[0].value.dtype == out.value.dtype
+                and twice.args[0].value.shape == out.value.shape
+                and uses.get(other) == 1
+                and not _written_later(instrs, k, twice.args[0])
+            ):
+                x, c = twice.args[0], ins.args[j]
+                c2 = (c * 2) if type(c) in (int, float) else c.dtype.type(c * 2)
+                notes.append(f"{ins.name}: ({x.label or 'x'} + {x.label or 'x'}) * {c!r} -> {x.label or 'x'} * {c2!r}")
+                ins.args = (x, c2)
+                uses[x] = uses.get(x, 0) + 1
+                if c2 == 1 and out not in outputs and not _written_later(instrs, k, out):
+                    table[out] = x
+                    notes.append(f"{ins.name}: * 1 -> {x.label or 'x'} itself")
+                    continue
+        # a.sum(axis) -> np.add.reduce(a, axis)
+        if (
+            ins.kind == "method"
+            and ins.name in _REDUCERS
+            and isinstance(ins.args[0], Var)
+            and ins.args[0].value.dtype.kind == "f"
+            and len(ins.args) <= 2
+            and set(ins.kwargs) <= {"axis", "keepdims"}
+        ):
+            method, fn = ins.name, _REDUCERS[ins.name]
+            ins.kind, ins.fn, ins.name = "call", fn, f"np.{fn.__self__.__name__}.reduce"
+            if len(ins.args) == 1 and "axis" not in ins.kwargs:  # (the method's default: every axis;
+                ins.kwargs = {"axis": None, **ins.kwargs}  # the ufunc's is the first)
+            notes.append(f"{ins.op} {ins.phase}: .{method}() -> {ins.name}")
+        # a scalar operand -> a 0-d array of the result's dtype, made once
+        if (
+            ins.kind == "call"
+            and isinstance(ins.fn, np.ufunc)
+            and ins.name.count(".") == 1
+            and ins.fn is not np.matmul
+            and out is not None
+            and out.value.dtype.kind == "f"
+        ):
+            args = list(ins.args)
+            scalars = [j for j, a in enumerate(args) if _scalar(a) and np.isfinite(a)]
+            for j in scalars:
+                args[j] = _constant0d(args[j], out.value.dtype)
+            if scalars:
+                ins.args = tuple(args)
+        keep.append(ins)
+    plan.program.instrs = keep
+    if table:  # a value now computed by nothing: what reads it reads its equal
+        for ins in plan.program.instrs:
+            ins.args, ins.kwargs = _substitute(ins.args, table), _substitute(ins.kwargs, table)
+    notes += [f"{gone}: no longer read" for gone in _sweep(plan)]
+    plan.removed["simplify"] = notes
+
+
+def _constant0d(value, dtype) -> np.ndarray:
+    array = np.array(value, dtype=dtype)
+    array.flags.writeable = False
+    return array
 
 
 # ---------------------------------------------------------------- optimizer
@@ -294,6 +420,77 @@ def inplace(plan: Plan) -> None:
                 notes.append(f"{ins.name} ({ins.op} {ins.phase}) writes into its input {a.label or '?'}")
                 break
     plan.removed["inplace"] = notes
+
+
+# ---------------------------------------------------------------- tile
+
+TILE = 256 << 10  # bytes of a tile's temporary: well inside a core's L2 cache
+
+
+def _elementwise(ins: Instr) -> bool:
+    return (
+        ins.kind == "call"
+        and isinstance(ins.fn, np.ufunc)
+        and ins.name.count(".") == 1
+        and ins.fn is not np.matmul
+        and not ins.trap
+        and not ins.kwargs
+    )
+
+
+def _tile_rows(rows: int, nbytes: int) -> int | None:
+    """Rows per tile: a divisor of ``rows`` giving tiles of at most about TILE bytes."""
+    want = -(-nbytes // TILE)  # tiles needed
+    for count in range(want, min(rows, 4 * want) + 1):
+        if rows % count == 0:
+            return rows // count
+    return None
+
+
+def tile(plan: Plan) -> None:
+    """Loop tiling of a large temporary between two elementwise calls (see the module docstring)."""
+    instrs = plan.instrs
+    base = _base(instrs)
+    last = last_uses(plan)
+    uses = _uses(instrs)
+    outputs = {storage(plan, v, base) for v in plan.program.outputs()}
+    notes = []
+    i = 0
+    while i + 1 < len(instrs):
+        make, use = instrs[i], instrs[i + 1]
+        tmp = make.out
+        full = tmp.value.shape if tmp is not None else ()
+        ok = (
+            _elementwise(make)
+            and _elementwise(use)
+            and not make.inplace
+            and tmp not in plan.into
+            and storage(plan, tmp, base) is tmp
+            and tmp not in outputs
+            and tmp.value.ndim >= 1
+            and tmp.value.nbytes > TILE
+            and uses.get(tmp) == 1
+            and last.get(tmp) == i + 1
+            and any(a is tmp for a in use.args)
+            and (use.inplace or use.out in plan.into)
+            and use.out.value.shape == full
+        )
+        if ok:  # every array either call reads or writes: the full shape, or a 0-d constant
+            operands = [a for a in (*make.args, *use.args, use.out) if isinstance(a, (Var, np.ndarray))]
+            ok = all(np.shape(a.value if isinstance(a, Var) else a) in (full, ()) for a in operands)
+        rows = _tile_rows(full[0], tmp.value.nbytes) if ok else None
+        if rows is None or rows == full[0]:
+            i += 1
+            continue
+        count = full[0] // rows
+        tmp.value = np.empty((rows, *full[1:]), tmp.value.dtype)  # the temporary is one tile now
+        plan.tiles[i] = (2, rows, full[0])
+        notes.append(
+            f"{make.name} -> {use.name} ({make.op} {make.phase}): {list(full)} in {count} tiles of {rows} rows, "
+            f"a temporary of {tmp.value.nbytes} bytes instead of {tmp.value.nbytes * count}"
+        )
+        i += 2
+    plan.removed["tile"] = notes
 
 
 # ---------------------------------------------------------------- buffers
@@ -407,4 +604,12 @@ def measure(plan: Plan) -> dict:
     }
 
 
-PASS_FUNCTIONS = {"dce": dce, "fold": fold, "optimizer": optimizer, "inplace": inplace, "buffers": buffers}
+PASS_FUNCTIONS = {
+    "dce": dce,
+    "fold": fold,
+    "simplify": simplify,
+    "optimizer": optimizer,
+    "inplace": inplace,
+    "tile": tile,
+    "buffers": buffers,
+}

@@ -60,6 +60,11 @@ class Instr:
     op: str = ""
     phase: str = ""
     line: str = ""
+    # a call the rule ran with a floating-point exception trapped (tinygrad_mlp._fpe): the
+    # exception ("over", "invalid") and whether the call ran clean when recorded; the compiled
+    # step keeps the trap as the guard of the branch the rule took
+    trap: str = ""
+    clean: bool = True
 
     def inputs(self) -> list[Var]:
         """The Vars this instruction reads (an in-place one reads its output too)."""
@@ -302,6 +307,29 @@ class Var:
             )  # pragma: no cover (split/meshgrid: not used by the rules)
         return _record("call", f"np.{func.__name__}", func, args, kwargs, real)
 
+    @classmethod
+    def trapped(cls, kind: str, fn, args: tuple, kwargs: dict):
+        """:func:`tinygrad_mlp._fpe.trapped` on traced arrays: run and record the call, and
+        mark it with its trap and whether it ran clean (the branch the rule takes next)."""
+        from .. import _fpe
+
+        trace = _trace()
+        start = len(trace.instrs)
+        result = _fpe.run(kind, fn, args, kwargs)
+        if result is None:  # it raised inside the protocol, before it was recorded
+            out = kwargs.get("out")
+            out = out[0] if isinstance(out, tuple) else out
+            rest = {k: v for k, v in kwargs.items() if k != "out"}
+            if isinstance(out, Var):  # (written already: record it without running it twice)
+                _record("call", _ufunc_name(fn, "__call__"), fn, args, rest, None, out)
+            else:
+                with np.errstate(**{kind: "ignore"}):
+                    fn(*args, **kwargs)
+        if len(trace.instrs) != start + 1 or trace.instrs[-1].kind != "call":  # pragma: no cover
+            raise TraceError(f"jit: a trapped {getattr(fn, '__name__', fn)} call recorded no single call")
+        trace.instrs[-1].trap, trace.instrs[-1].clean = kind, result is not None
+        return result
+
     def __array__(self, dtype=None, copy=None):
         raise _concrete("converted to a numpy array (np.asarray, np.array, an index or a plain numpy array)")
 
@@ -462,6 +490,16 @@ for _name in [
     *("reshape", "transpose", "swapaxes", "squeeze", "ravel", "flatten", "astype", "copy"),
 ]:
     setattr(Var, _name, _recorded_method(_name))
+
+
+def _register() -> None:
+    from .. import _fpe
+
+    if Var not in _fpe.TRACED:
+        _fpe.TRACED.append(Var)
+
+
+_register()
 
 
 def _concrete(what: str) -> ConcretizationError:

@@ -39,7 +39,6 @@ from . import core as core
 from .core import *  # noqa: F403
 from .core import _call, _engine_apply, _keepdims_shape, _normalize_axis, _value  # noqa: F401
 from .elementwise import *  # noqa: F403
-from .elementwise import _EXP_SAFE  # noqa: F401
 from .linalg import *  # noqa: F403
 from .losses import *  # noqa: F403
 from .products import *  # noqa: F403

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .._fpe import trapped
 from .core import Function, ShapeError, _call, _value, unbroadcast
 
 # ---------------------------------------------------------------- binary arithmetic
@@ -292,35 +293,31 @@ class ReLU(Function):
         return np.where(_value(a) > 0, t[0], 0)
 
 
-_min = np.minimum.reduce  # a.min() without its Python wrapper
-
-# Above these inputs exp(-a) stays finite (it overflows near -88.7 in float32, -709.8 in float64).
-_EXP_SAFE = {np.dtype(np.float16): -11.0, np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
-
-
 class Sigmoid(Function):
     """sigma(a) = 1 / (1 + exp(-a)), accurate for every a.
 
-    Computed from e = exp(-|a|), which never overflows: sigma(a) = 1 / (1 + e) for
-    a >= 0 and e / (1 + e) for a < 0, so a tiny sigmoid keeps its relative precision
-    (float32 sigmoid(-100) is 3.8e-44, not 0) and log(sigmoid(a)) stays finite.
+    While exp(-a) does not overflow, 1 / (1 + exp(-a)) is exact. Where it would (float32
+    a < -88.7, float64 a < -709.8) it is computed from e = exp(-|a|), which never
+    overflows: sigma(a) = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0, so a tiny
+    sigmoid keeps its relative precision (float32 sigmoid(-100) is 3.8e-44, not 0) and
+    log(sigmoid(a)) stays finite. The test is the overflow itself, trapped on the one exp
+    call (:mod:`tinygrad_mlp._fpe`): no pass over ``a`` to look for large values.
     """
 
     name = "sigmoid"
     exp_neg = None  # exp(-a), kept by the fast forward for the slope
 
     def forward(self, a):
-        if a.size and _min(a, None) > _EXP_SAFE.get(a.dtype, 0.0):
-            # fast path: while exp(-a) cannot overflow, 1 / (1 + exp(-a)) is as exact as the
-            # two-branch form below, in four passes (made with out= for a 0-d input, whose
-            # negative would otherwise be a numpy scalar, not writable). exp(-a) is kept for
-            # the slope: e * sigma(a)**2 = e / (1 + e)**2, exact for every a, in two passes,
-            # with no test of where sigma(a) nears 1 (the first-order hot path)
+        if a.dtype.kind == "f":
+            # fast path, in four passes (made with out= for a 0-d input, whose negative would
+            # otherwise be a numpy scalar, not writable). exp(-a) is kept for the slope:
+            # e * sigma(a)**2 = e / (1 + e)**2, exact for every a, in two passes, with no
+            # test of where sigma(a) nears 1 (the first-order hot path)
             e = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))
-            np.exp(e, out=e)
-            out = e + 1 if a.ndim else np.add(e, 1, out=np.empty_like(e))  # (empty_like: a Python call)
-            self.exp_neg = e
-            return np.reciprocal(out, out=out)
+            if trapped("over", np.exp, e, out=e) is not None:  # no exp(-a) overflowed
+                out = e + 1 if a.ndim else np.add(e, 1, out=np.empty_like(e))  # (empty_like: a Python call)
+                self.exp_neg = e
+                return np.reciprocal(out, out=out)
         e = np.abs(a, out=np.empty_like(a))
         np.negative(e, out=e)
         np.exp(e, out=e)  # exp(-|a|), in (0, 1]
@@ -330,16 +327,19 @@ class Sigmoid(Function):
 
     def vjp(self, g, out, a):
         # d(sigma a)/da = g * sigma(a) * (1 - sigma(a)) = g * e * sigma(a)**2, e = exp(-a)
-        # (computed exactly where sigma(a) rounds to 1 too: see _sigmoid_slope)
+        # (exact where sigma(a) rounds to 1 too; at a = -inf, e * sigma = inf * 0 is the one
+        # invalid product: trapped, and the slope there is taken from _sigmoid_slope)
         e = self.exp_neg
+        slope = None
         if (
             e is not None
             and (type(out) is np.ndarray or getattr(out, "_traced", False))
             and e.shape == out.shape
         ):
-            slope = e * out
-            slope *= out
-        else:
+            slope = trapped("invalid", np.multiply, e, out)
+            if slope is not None:
+                slope *= out
+        if slope is None:
             slope = _sigmoid_slope(a, out)
         slope *= g  # in place on arrays; on Tensors this rebinds to a new one
         return (slope,)
