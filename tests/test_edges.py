@@ -11,7 +11,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from tinygrad_mlp import ShapeError, Tensor, nn, ops, optim
+from tinygrad_mlp import ShapeError, Tensor, nn, optim
 from tinygrad_mlp.gradcheck import gradcheck
 
 mpmath.mp.dps = 60  # far more digits than float64 holds

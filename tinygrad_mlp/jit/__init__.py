@@ -34,12 +34,12 @@ import threading
 
 import numpy as np
 
+from .. import _fpe
+from .._fpe import Tripped
 from ..tensor import Tensor
 from . import passes as passes_module
 from .capture import Program, rebuild, record
-from .. import _fpe
-from .._fpe import Tripped
-from .codegen import GuardFailed, LateGuardError, generate
+from .codegen import GuardFailed, LateGuardError, generate  # noqa: F401 (GuardFailed: public)
 from .passes import PASSES, Plan, measure
 from .trace import ConcretizationError, TraceError
 

@@ -87,7 +87,9 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
             return f"np.{obj.__name__}"
         if isinstance(obj, np.ndarray) and obj.ndim == 0 and obj.dtype.kind == "f" and np.isfinite(obj):
             # a 0-d constant (simplify's typed scalars), named by its dtype and value: f32_0_5
-            key = f"{obj.dtype.kind}{obj.dtype.itemsize * 8}_" + str(obj[()]).replace("-", "neg").replace(".", "_")
+            key = f"{obj.dtype.kind}{obj.dtype.itemsize * 8}_" + str(obj[()]).replace("-", "neg").replace(
+                ".", "_"
+            )
             key = re.sub(r"\W", "_", key)
             if key not in env or (isinstance(env[key], np.ndarray) and env[key].tobytes() == obj.tobytes()):
                 env[key] = obj
@@ -121,7 +123,9 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
         lines.append(f"    if {check}: raise GuardFailed")
     if _fpe.STATE is not None:
         for kind in dict.fromkeys(ins.trap for ins in plan.instrs if ins.trap and ins.clean):
-            lines.append(f"    _{kind} = _raising({kind!r})  # numpy's error state with {kind} raising, for the traps")
+            lines.append(
+                f"    _{kind} = _raising({kind!r})  # numpy's error state with {kind} raising, for the traps"
+            )
     base = {}
     for ins in plan.instrs:
         if ins.out is not None and not ins.inplace and ins.views:
@@ -391,7 +395,14 @@ def _line(ins, plan: Plan, name, render, function) -> str:
             return f"    with np.errstate({ins.trap}='raise'): {assign}{call}{comment}"
         return f"    _fp = _set(_{ins.trap}); {assign}{call}; _reset(_fp){comment}"
     symbol = _AUGMENTED.get(ins.fn) if ins.kind == "call" else None
-    if symbol and target is not None and len(args) == 2 and not kwargs[:-1] and args[0] == target and "[" not in target:
+    if (
+        symbol
+        and target is not None
+        and len(args) == 2
+        and not kwargs[:-1]
+        and args[0] == target
+        and "[" not in target
+    ):
         # an in-place update as Python writes it (``a += b`` calls np.add(a, b, out=a), faster
         # than the call with out=, as the tight hand-written step does)
         update = f"{target} {symbol}= {args[1]}"

@@ -286,7 +286,9 @@ def simplify(plan: Plan) -> None:
             ):
                 x, c = twice.args[0], ins.args[j]
                 c2 = (c * 2) if type(c) in (int, float) else c.dtype.type(c * 2)
-                notes.append(f"{ins.name}: ({x.label or 'x'} + {x.label or 'x'}) * {c!r} -> {x.label or 'x'} * {c2!r}")
+                notes.append(
+                    f"{ins.name}: ({x.label or 'x'} + {x.label or 'x'}) * {c!r} -> {x.label or 'x'} * {c2!r}"
+                )
                 ins.args = (x, c2)
                 uses[x] = uses.get(x, 0) + 1
                 if c2 == 1 and out not in outputs and not _written_later(instrs, k, out):
