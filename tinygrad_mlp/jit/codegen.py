@@ -373,7 +373,8 @@ def _line(ins, plan: Plan, name, render, function) -> str:
         target = name(out)
     args = [render(a) for a in ins.args]
     kwargs = [f"{k}={render(v)}" for k, v in ins.kwargs.items()]
-    if target is not None and not ins.name.endswith(".at"):  # (ufunc.at writes its first argument)
+    if target is not None and not ins.name.endswith(".at") and ins.name != "np.copyto":
+        # (ufunc.at and np.copyto write their first argument)
         kwargs.append(f"out={target}")
     if ins.kind == "call":
         call = f"{function(ins)}({', '.join(args + kwargs)})"

@@ -288,6 +288,15 @@ class Var:
             return repr(self)
         if "out" in kwargs and kwargs["out"] is not None:
             raise TraceError(f"jit: np.{func.__name__}(..., out=) is not supported in a traced step")
+        if func is np.copyto:  # np.copyto(dst, src, where=): an in-place write into dst
+            dst = args[0] if args else kwargs.get("dst")
+            if not isinstance(dst, Var):
+                raise TraceError(
+                    f"jit: np.copyto into an array made outside the traced values at {user_line()}: "
+                    f"a side effect the compiled step cannot replay"
+                )
+            func(*_unwrap(args), **_unwrap(kwargs))
+            return _record("call", "np.copyto", func, args, kwargs, None, dst)
         if func is np.shape:
             return self.value.shape
         if func is np.ndim:

@@ -322,7 +322,8 @@ class Sigmoid(Function):
         np.negative(e, out=e)
         np.exp(e, out=e)  # exp(-|a|), in (0, 1]
         out = np.add(e, 1, out=np.empty_like(e))
-        np.divide(np.where(a < 0, e, 1), out, out=out)
+        np.copyto(e, 1, where=_value(a) >= 0)  # the numerator, where(a < 0, e, 1), in place
+        np.divide(e, out, out=out)
         return out
 
     def vjp(self, g, out, a):
@@ -362,15 +363,26 @@ def _sigmoid_slope(a, out):
     On arrays (the first-order hot path) the cheap form is computed everywhere and the
     exact one only where sigma(a) > 7/8, after one max to see whether there are any."""
     if type(out) is np.ndarray or getattr(out, "_traced", False):  # arrays (also as jit records them)
+        if out.ndim and out.size and _max(out, None) > _NEAR_ONE:
+            # e * sigma**2 with e = exp(-|a|) (= exp(-a) where it is used: a > 0 there; never
+            # overflows), then the cheap form written over it where sigma <= 7/8: one new
+            # array and a mask, not three arrays
+            slope = np.abs(a)
+            np.negative(slope, out=slope)
+            np.exp(slope, out=slope)
+            slope *= out
+            slope *= out
+            cheap = out <= _NEAR_ONE
+            np.subtract(1, out, out=slope, where=cheap)
+            np.multiply(slope, out, out=slope, where=cheap)
+            return slope
         slope = 1 - out
         if not out.ndim:  # numpy gives a scalar for a 0-d result: make it an array to write into
             slope = np.asarray(slope)
+            if out > _NEAR_ONE:  # (a 0-d sigma near 1: the exact form)
+                slope = np.asarray(np.exp(-np.abs(a)) * out * out)
+                return slope
         slope *= out
-        if out.size and _max(out, None) > _NEAR_ONE:
-            exact = np.exp(-np.abs(a))  # exp(-a) where it is used (a > 0 there); never overflows
-            exact *= out
-            exact *= out
-            slope = np.where(out > _NEAR_ONE, exact, slope)
         return slope
     # on Tensors (higher orders): two analytic forms of sigma', selected; both finite everywhere
     e = np.exp(-np.abs(a))
