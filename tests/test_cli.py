@@ -101,6 +101,8 @@ CASES = [
     (["bench", "--mode", "hvp", "--loss", "generic"], ["--loss generic", "--mode hvp"]),
     (["bench", "--batch-sizes", "1,2", "--profile"], ["--profile", "--batch-sizes"]),
     (["bench", "--batch-sizes", "1,2", "--batch-size", "4"], ["--batch-size 4", "--batch-sizes"]),
+    (["bench", "--engines", "autograd,fast"], ["--engines", "unknown engine 'fast'", "autograd, manual"]),
+    (["bench", "--mode", "memory", "--engines", "jit"], ["--engines jit", "--mode memory"]),
     # what cannot hold a file is refused, not replaced
     (["graph", "--out", "sock", "--format", "dot"], ["--out sock", "is a socket"]),
     (["train", "--save", "loop.npz"], ["--save loop.npz", "symbolic links"]),

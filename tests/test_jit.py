@@ -11,7 +11,7 @@ from hypothesis import given, settings
 
 import tinygrad_mlp
 from tinygrad_mlp import Tensor, nn, optim
-from tinygrad_mlp.jit import PASSES, ConcretizationError, TraceError, jit
+from tinygrad_mlp.jit import PASSES, ConcretizationError, LateGuardError, TraceError, jit
 
 SIZES = (20, 16, 8, 5)
 BATCH = 12
@@ -265,6 +265,72 @@ def test_inplace_runs_elementwise_chains_in_place():
         r"(t\w*) = np\.negative\(add\d+, out=matmul\d+\)\s+# sigmoid forward\n\s+_fp = _set\(_over\); np\.exp\(\1, out=\1\)",
         step.source,
     )
+
+
+def test_simplify_removes_the_squared_losss_doubling_and_halving():
+    before, after = _compiled(passes=("dce", "fold")), _compiled()
+    notes = " ".join(after.changes["simplify"])
+    assert "(sub" in notes and "* 1 -> sub" in notes and ".sum() -> np.add.reduce" in notes
+    assert after.stats["simplify"]["calls"] < after.stats["fold"]["calls"]
+    # d(0.5 * sum(d**2))/dd = (d + d) * 0.5 = d: no add of a value to itself is left
+    assert re.search(r"np\.add\((\w+), \1", before.source)
+    assert not re.search(r"np\.add\((\w+), \1", after.source)
+    assert ".sum(" not in after.source and "np.add.reduce(" in after.source
+    assert re.search(r"f64_1_0", after.source)  # the sigmoid's 1 as a typed 0-d constant
+
+
+def test_tiling_keeps_a_large_update_temporary_small_and_the_step_the_same():
+    sizes = (300, 256, 10)  # the first weight: 300 x 256 float64, 600 KB
+    (m1, o1), (m2, o2) = _setup(sizes=sizes), _setup(sizes=sizes)
+    eager, compiled = _step_of(m1, o1, LOSSES["learner"]), jit(_step_of(m2, o2, LOSSES["learner"]))
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        x, y = rng.random((8, 300)), nn.one_hot(rng.integers(0, 10, 8), 10)
+        assert float(compiled(x, y).data) == float(eager(x, y).data)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(q.data, p.data)  # bit for bit: tiles compute the same numbers
+    assert re.search(r"for _r in range\(0, 300, (\d+)\):", compiled.source)
+    assert "layers_0_W[_r : _r + " in compiled.source
+    note = " ".join(compiled.changes["tile"])
+    assert "[300, 256] in " in note and "tiles" in note
+    assert compiled.stats["tile"]["buffer_bytes"] <= compiled.stats["inplace"]["buffer_bytes"]
+
+
+def test_a_branch_change_after_the_step_wrote_its_state_is_an_error_not_a_double_update():
+    model, opt = _setup()
+
+    def step(x, y, z):
+        opt.zero_grad()
+        nn.mse_loss(model(Tensor(x)), y).backward()
+        opt.step()  # the parameters are written here ...
+        return model(Tensor(z))  # ... and a sigmoid branch is taken after
+
+    compiled = jit(step)
+    xs, ys = _batches(4)
+    for x, y in zip(xs[:3], ys[:3]):
+        compiled(x, y, x)
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(LateGuardError, match="already updated state in place"):
+        compiled(xs[3], ys[3], xs[3] * -1e6)  # the last forward's exp overflows now
+    after = [p.data for p in model.parameters()]
+    assert any(not np.array_equal(a, b) for a, b in zip(after, before))  # it did write: said, not hidden
+
+
+def test_np_copyto_is_recorded_as_an_in_place_write():
+    def step(x):
+        t = Tensor(x, requires_grad=True)
+        y = t.sigmoid()  # x holds -1e6: the careful branch, with its np.copyto
+        y.sum().backward()
+        return y, t.grad
+
+    compiled = jit(step)
+    x = np.array([[-1e6, 0.5], [2.0, -3.0]])
+    want_y, want_g = step(x)
+    for _ in range(2):
+        got_y, got_g = compiled(x)
+    np.testing.assert_array_equal(got_y.data, want_y.data)
+    np.testing.assert_array_equal(got_g, want_g)
+    assert "np.copyto(" in compiled.source and "out=" not in compiled.source.split("np.copyto(")[1].split(")")[0]
 
 
 def test_the_update_is_an_in_place_subtract_through_one_shared_temporary():

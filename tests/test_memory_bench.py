@@ -121,6 +121,17 @@ def test_bench_command(capsys):
     assert "float64  manual" in out and "autograd/manual = " in out
 
 
+def test_bench_times_only_the_engines_asked_for(capsys):
+    args = ["bench", "--sizes", "784,8,10", "--batch-size", "4", "--steps", "3", "--dtype", "float32"]
+    assert main([*args, "--engines", "autograd,jit", "--loss", "generic"]) == 0
+    out = capsys.readouterr().out
+    assert "float32  autograd" in out and "float32  jit" in out and "autograd/jit = " in out
+    assert not any(f"float32  {name}" in out for name in ("manual", "rules", "tight", "gemm", "torch"))
+    assert "PyTorch is not installed" not in out  # (it was not asked for)
+    results = bench.run(sizes=(784, 8, 10), batch=4, dtypes=("float32",), steps=2, engines=("gemm",))
+    assert [r.engine for r in results] == ["gemm"]
+
+
 @pytest.mark.parametrize(
     ("flags", "blas", "cores", "note", "header"),
     [

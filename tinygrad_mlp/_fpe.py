@@ -30,7 +30,9 @@ TRACED: list = []  # the traced array type (set by tinygrad_mlp.jit.trace): its 
 
 def raising(kind: str):
     """The caller's floating-point error state with ``kind`` raising (made once per state)."""
-    cache = _raising_cache[kind]
+    cache = _raising_cache.get(kind)
+    if cache is None:
+        raise ValueError(f"trapped: kind must be one of {', '.join(KINDS)}, not {kind!r}")
     current = STATE.get()
     state = cache.get(current)
     if state is None:
@@ -44,8 +46,9 @@ def raising(kind: str):
 
 def trapped(kind: str, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` with the floating-point exception ``kind`` ("over",
-    "invalid", "divide" or "under") raising: its result, or None where it happened (an
-    ``out=`` array then holds what numpy wrote: inf or NaN where the exception was).
+    "invalid", "divide" or "under") raising, the caller's other settings kept: its result,
+    or None where an exception raised (an ``out=`` array then holds what numpy wrote: inf or
+    NaN where the exception was).
     Traced arrays (inside :func:`tinygrad_mlp.jit`) record the call with its trap."""
     if TRACED:
         for a in args:

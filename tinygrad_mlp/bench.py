@@ -203,6 +203,7 @@ def run(
     use_torch: bool = True,
     loss: str = "sse",
     floors: bool = True,
+    engines=None,
 ) -> list[BenchResult]:
     """Time ``steps`` interleaved steps per engine and dtype (after ``warmup``).
 
@@ -211,8 +212,11 @@ def run(
     ``rules`` (the step compiled by ``jit`` without its passes: autograd's op rules alone,
     without its bookkeeping), ``jit`` (the step compiled with every pass), ``tight`` (a tight
     hand-written numpy step) and ``gemm`` (the step's matrix products alone), and
-    ``torch`` when installed."""
+    ``torch`` when installed. ``engines``: time only these (by name; all when None); the
+    others are not even built."""
     from threadpoolctl import threadpool_limits
+
+    wanted = set(engines) if engines else None
 
     results = []
     # The hand-written steps compute sigmoid as 1 / (1 + exp(-h)), whose exp overflows to
@@ -223,31 +227,36 @@ def run(
         for dtype in dtypes:
             rng = np.random.default_rng(seed)
             model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng, loss)
-            engines: dict[str, Callable] = {"manual": _manual_engine(model, lr)}
+            loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
+            makers: dict[str, Callable] = {
+                "autograd": lambda: auto,
+                "manual": lambda: _manual_engine(model, lr),
+            }
             if floors:
-                loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
-                engines.update(
-                    rules=_jit_engine(model, loss_fn, lr, passes=()),
-                    jit=_jit_engine(model, loss_fn, lr),
-                    tight=_tight_engine(model, lr),
-                    gemm=_gemm_engine(model, batch),
+                makers.update(
+                    rules=lambda: _jit_engine(model, loss_fn, lr, passes=()),
+                    jit=lambda: _jit_engine(model, loss_fn, lr),
+                    tight=lambda: _tight_engine(model, lr),
+                    gemm=lambda: _gemm_engine(model, batch),
                 )
-            torch_step = _torch_engine(model, lr, n_threads) if use_torch else None
-            engines = {"autograd": auto, **engines, **({"torch": torch_step} if torch_step else {})}
+            if use_torch:
+                makers["torch"] = lambda: _torch_engine(model, lr, n_threads)
+            engines_ = {name: make() for name, make in makers.items() if wanted is None or name in wanted}
+            engines_ = {name: step for name, step in engines_.items() if step is not None}
             xs, ys = _batches(sizes, batch, dtype, 16, rng)
-            times = {name: [] for name in engines}
+            times = {name: [] for name in engines_}
             # What ran just before changes what is in the caches: within each step the engines
             # take turns in orders where each follows each other equally often (across the
             # step boundary, the last of one order runs before the first of the next).
-            orders = balanced_orders(list(engines))
+            orders = balanced_orders(list(engines_))
             for i in range(warmup + steps):
                 x, y = xs[i % len(xs)], ys[i % len(ys)]
                 for name in orders[i % len(orders)]:
                     t0 = time.perf_counter()
-                    engines[name](x, y)
+                    engines_[name](x, y)
                     if i >= warmup:
                         times[name].append(time.perf_counter() - t0)
-            for name in engines:
+            for name in engines_:
                 results.append(BenchResult(dtype, name, float(np.median(times[name])), steps))
     return results
 

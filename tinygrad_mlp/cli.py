@@ -71,6 +71,17 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(v for v in text.replace(" ", "").split(",") if v)
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+# bench's engines (bench.run), for --engines; "torch" is timed when installed
+ENGINES = ("autograd", "manual", "rules", "jit", "tight", "gemm", "torch")
+
+
 def whole_number(least: int, below: int | None = None) -> Callable[[str], int]:
     """An argparse ``type=`` for a whole number >= ``least`` (and < ``below``), with a
     one-line message for anything else (the examples use it too)."""
@@ -351,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="BLAS (and torch) threads (default: as numpy's BLAS set itself up)",
     )
     b.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
+    b.add_argument(
+        "--engines",
+        type=_name_list,
+        help="time only these engines, --mode step only (e.g. autograd,jit for a large network, "
+        f"where each step takes seconds); of {','.join(ENGINES)} (default: all)",
+    )
     b.add_argument(
         "--profile", action="store_true", help="split the autograd step into its parts (--mode step only)"
     )
@@ -902,6 +919,11 @@ def _run_bench(args: argparse.Namespace) -> int:
         _not_applicable(args, ("profile", "loss", "batch_sizes"), "to --mode hvp (it times a jvp and an hvp)")
     if args.batch_sizes:
         _not_applicable(args, ("batch_size", "profile"), "with --batch-sizes (a sweep over several sizes)")
+    if args.mode != "step":
+        _not_applicable(args, ("engines",), f"to --mode {args.mode}")
+    unknown = [e for e in args.engines or () if e not in ENGINES]
+    if unknown:
+        raise CliError(f"--engines: unknown engine {unknown[0]!r}; the engines are {', '.join(ENGINES)}")
     args.batch_size = args.batch_size or 125
     args.loss = args.loss or "sse"
     _warn_threads("bench", args.threads)
@@ -940,9 +962,11 @@ def _run_bench(args: argparse.Namespace) -> int:
             threads=args.threads,
             use_torch=not args.no_torch,
             loss=args.loss,
+            engines=args.engines,
         )
         print(bench.report(results, batch))
-    if not any(r.engine == "torch" for r in results) and not args.no_torch:
+    wanted_torch = not args.no_torch and (not args.engines or "torch" in args.engines)
+    if not any(r.engine == "torch" for r in results) and wanted_torch:
         print("(PyTorch is not installed: pip install torch==2.13.0 adds it to the comparison)")
     if args.profile:
         for dtype in dtypes:
