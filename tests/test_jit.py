@@ -330,7 +330,9 @@ def test_np_copyto_is_recorded_as_an_in_place_write():
         got_y, got_g = compiled(x)
     np.testing.assert_array_equal(got_y.data, want_y.data)
     np.testing.assert_array_equal(got_g, want_g)
-    assert "np.copyto(" in compiled.source and "out=" not in compiled.source.split("np.copyto(")[1].split(")")[0]
+    assert (
+        "np.copyto(" in compiled.source and "out=" not in compiled.source.split("np.copyto(")[1].split(")")[0]
+    )
 
 
 def test_the_update_is_an_in_place_subtract_through_one_shared_temporary():

@@ -191,6 +191,23 @@ def _torch_engine(model, lr, threads):
     return step
 
 
+def _build_engines(model, auto, loss, lr, batch, floors, use_torch, threads, wanted) -> dict:
+    """bench.run's engines by name, in its order, only those ``wanted`` (all when None)."""
+    loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
+    makers: dict[str, Callable] = {"autograd": lambda: auto, "manual": lambda: _manual_engine(model, lr)}
+    if floors:
+        makers.update(
+            rules=lambda: _jit_engine(model, loss_fn, lr, passes=()),
+            jit=lambda: _jit_engine(model, loss_fn, lr),
+            tight=lambda: _tight_engine(model, lr),
+            gemm=lambda: _gemm_engine(model, batch),
+        )
+    if use_torch:
+        makers["torch"] = lambda: _torch_engine(model, lr, threads)
+    built = {name: make() for name, make in makers.items() if wanted is None or name in wanted}
+    return {name: step for name, step in built.items() if step is not None}
+
+
 def run(
     sizes=(784, 128, 64, 32, 10),
     batch: int = 125,
@@ -227,36 +244,21 @@ def run(
         for dtype in dtypes:
             rng = np.random.default_rng(seed)
             model, auto = _autograd_engine(sizes, np.dtype(dtype), lr, rng, loss)
-            loss_fn = nn.sse_loss if loss == "sse" else _generic_loss
-            makers: dict[str, Callable] = {
-                "autograd": lambda: auto,
-                "manual": lambda: _manual_engine(model, lr),
-            }
-            if floors:
-                makers.update(
-                    rules=lambda: _jit_engine(model, loss_fn, lr, passes=()),
-                    jit=lambda: _jit_engine(model, loss_fn, lr),
-                    tight=lambda: _tight_engine(model, lr),
-                    gemm=lambda: _gemm_engine(model, batch),
-                )
-            if use_torch:
-                makers["torch"] = lambda: _torch_engine(model, lr, n_threads)
-            engines_ = {name: make() for name, make in makers.items() if wanted is None or name in wanted}
-            engines_ = {name: step for name, step in engines_.items() if step is not None}
+            built = _build_engines(model, auto, loss, lr, batch, floors, use_torch, n_threads, wanted)
             xs, ys = _batches(sizes, batch, dtype, 16, rng)
-            times = {name: [] for name in engines_}
+            times = {name: [] for name in built}
             # What ran just before changes what is in the caches: within each step the engines
             # take turns in orders where each follows each other equally often (across the
             # step boundary, the last of one order runs before the first of the next).
-            orders = balanced_orders(list(engines_))
+            orders = balanced_orders(list(built))
             for i in range(warmup + steps):
                 x, y = xs[i % len(xs)], ys[i % len(ys)]
                 for name in orders[i % len(orders)]:
                     t0 = time.perf_counter()
-                    engines_[name](x, y)
+                    built[name](x, y)
                     if i >= warmup:
                         times[name].append(time.perf_counter() - t0)
-            for name in engines_:
+            for name in built:
                 results.append(BenchResult(dtype, name, float(np.median(times[name])), steps))
     return results
 
