@@ -105,6 +105,10 @@ class Compiled:
             if state is not None:
                 _fpe.STATE.set(state)
             raise Tripped("a trapped call met its floating-point exception") from None
+        except BaseException:  # (anything else inside a trap: the caller's error state back too)
+            if state is not None:
+                _fpe.STATE.set(state)
+            raise
 
 
 def _forget_values(plan: Plan) -> None:
