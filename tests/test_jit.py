@@ -260,9 +260,10 @@ def test_fold_turns_a_repeated_constant_into_its_number():
 def test_inplace_runs_elementwise_chains_in_place():
     step = _compiled(passes=("dce", "fold", "optimizer", "inplace"))
     assert step.stats["inplace"]["allocations"] < step.stats["optimizer"]["allocations"]
-    # the sigmoid's negative is written into the dead matmul it came from, then exp'd in place
+    # the sigmoid's negative is written into the pre-activation it reads (dead from there),
+    # then exp'd in place
     assert re.search(
-        r"(t\w*) = np\.negative\(add\d+, out=matmul\d+\)\s+# sigmoid forward\n\s+_fp = _set\(_over\); np\.exp\(\1, out=\1\)",
+        r"(t\w*) = np\.negative\((add\d+), out=\2\)\s+# sigmoid forward\n\s+_fp = _set\(_over\); np\.exp\(\1, out=\1\)",
         step.source,
     )
 
@@ -375,6 +376,21 @@ def test_the_compiled_program_draws():
 def test_unknown_pass_is_named():
     with pytest.raises(ValueError, match="unknown pass 'fuse'"):
         jit(lambda x: x, passes=("fuse",))
+
+
+@pytest.mark.parametrize("passes", [("buffers", "inplace"), ("dce", "dce"), tuple(reversed(PASSES))])
+def test_passes_out_of_order_are_refused(passes):
+    # each pass assumes those before it ran (buffers after inplace gave wrong weights)
+    with pytest.raises(ValueError, match="passes must keep this order, each at most once: dce, fold"):
+        jit(lambda x: x, passes=passes)
+
+
+def test_adam_is_the_same_step_with_some_passes_only():
+    # without buffer planning, the optimizer pass must keep an out= that also casts (Adam's
+    # bias correction is a float64 number; its float32 update went through a float32 scratch)
+    _agree(
+        "sigmoid", "learner", "adam", dtype=np.float32, tol=0, passes=("dce", "fold", "simplify", "optimizer")
+    )
 
 
 def test_jit_is_exported_at_the_top_level():

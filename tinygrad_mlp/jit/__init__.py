@@ -18,8 +18,9 @@ How (JAX's jit, tinygrad's TinyJit and torch.fx in one small file each):
    numpy for real and record every call the ops' rules and the optimizer make.
 2. ``capture.py``: which state the step reads and writes (parameters, ``.grad``, the
    optimizer's state), read again at every call; Python the tracer cannot replay is an error.
-3. ``passes.py``: dead code, constants, the optimizer's scratch, elementwise chains in
-   place, buffer planning; each a small function over the recorded program.
+3. ``passes.py``: dead code, constants, peephole rewrites (simplify), the optimizer's
+   scratch, elementwise chains in place, loop tiling, buffer planning; each a small
+   function over the recorded program.
 4. ``codegen.py``: the straight-line source, one line per numpy call.
 
 The compiled step is specialised on the shapes and dtypes of its arguments and on the
@@ -154,6 +155,12 @@ class Jitted:
         unknown = [p for p in passes if p not in passes_module.PASS_FUNCTIONS]
         if unknown:
             raise ValueError(f"jit: unknown pass {unknown[0]!r}; the passes are {', '.join(PASSES)}")
+        order = [PASSES.index(p) for p in passes]
+        if order != sorted(set(order)):  # each pass assumes the ones before it have run
+            raise ValueError(
+                f"jit: passes must keep this order, each at most once: {', '.join(PASSES)} "
+                f"(got {', '.join(passes)})"
+            )
         self.fn = fn
         self.passes = tuple(passes)
         self.cache: dict[tuple, list[Compiled]] = {}
@@ -235,7 +242,8 @@ def jit(fn=None, *, passes: tuple[str, ...] = PASSES):
 
 def to_dot(compiled: Compiled | Jitted):
     """A graphviz.Digraph of the compiled program: one node per numpy call (labelled with
-    the call, the engine op it came from and its buffer), edges from the values it reads
+    the call, the engine op it came from and its buffer; guards as diamonds, trapped calls as
+    octagons), edges from the values it reads
     (an in-place call reads the value it overwrites); the user's arrays as boxes, read at
     the top and, where the step updates them in place, again at the bottom (dashed)."""
     import graphviz
@@ -263,10 +271,12 @@ def to_dot(compiled: Compiled | Jitted):
         color = {"forward": "#ffffff", "vjp": "#fdebd0", "step": "#d5f5e3"}.get(ins.phase, "#eeeeee")
         target = plan.buffers.get(ins.out) if ins.out is not None else None
         label = f"{ins.name}\n{ins.op} {ins.phase}" + (f"\nout={target}" if target else "")
+        if ins.trap:  # a call run with a floating-point exception raising: the rule's guard
+            label += f"\ntrap: {ins.trap} {'raises' if ins.clean else 'expected'}"
         dot.node(
             node,
             label,
-            shape="ellipse" if ins.kind != "guard" else "diamond",
+            shape="diamond" if ins.kind == "guard" else "octagon" if ins.trap else "ellipse",
             style="filled",
             fillcolor=color,
         )

@@ -87,9 +87,8 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
             return f"np.{obj.__name__}"
         if isinstance(obj, np.ndarray) and obj.ndim == 0 and obj.dtype.kind == "f" and np.isfinite(obj):
             # a 0-d constant (simplify's typed scalars), named by its dtype and value: f32_0_5
-            key = f"{obj.dtype.kind}{obj.dtype.itemsize * 8}_" + str(obj[()]).replace("-", "neg").replace(
-                ".", "_"
-            )
+            text = str(obj[()]).replace("e-", "e_m").replace("-", "neg").replace(".", "_")  # 1e-08: 1e_m08
+            key = f"{obj.dtype.kind}{obj.dtype.itemsize * 8}_{text}"
             key = re.sub(r"\W", "_", key)
             if key not in env or (isinstance(env[key], np.ndarray) and env[key].tobytes() == obj.tobytes()):
                 env[key] = obj
@@ -149,6 +148,9 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
 
     frees = _frees(plan, inline)
     written = _first_write(plan)
+    from .passes import _base
+
+    plan.view_of = _base(plan.instrs)  # (an in-place target named as its input unless a view)
     for i, ins in enumerate(plan.instrs):
         if ins.out is not None and ins.out in inline:
             exprs[ins.out] = _expression(ins, render_inline, function)
@@ -199,10 +201,11 @@ def _late(line: str, ins, first, env: dict) -> str:
     message = (
         f"jit: the rule's branch at '{where}' differs from the recorded one, but the compiled step "
         f"had already updated state in place ({first.op} {first.phase}: {first.name}), so it cannot "
-        f"go back to the eager step; call the step without jit, or update the state after the "
-        f"last forward and backward"
+        f"go back to the eager step: this call's updates stay, its results and .grad are lost. Call "
+        f"the step without jit, or update the state after the last forward and backward "
+        f"(from tinygrad_mlp.jit import LateGuardError)"
     )
-    key = f"_late{sum(1 for k in env if k.startswith('_late'))}"
+    key = f"_late{sum(1 for k in env if k.startswith('_late') and k[5:].isdigit())}"
     env[key] = message
     body = line.strip()
     indent = line[: len(line) - len(line.lstrip())]
@@ -352,6 +355,7 @@ def _comment(ins) -> str:
 
 def _line(ins, plan: Plan, name, render, function) -> str:
     out = ins.out
+    views = plan.view_of
     if ins.kind == "guard":
         test = render(ins.args[0])
         test = f"not {test}" if ins.kwargs["expect"] else test
@@ -365,8 +369,10 @@ def _line(ins, plan: Plan, name, render, function) -> str:
     target = None
     if out is not None and not ins.inplace:
         into = plan.into.get(out)
-        if into is not None:
-            target = name(storage(plan, into))
+        if into is not None:  # written into an input that dies here: named as that input
+            named = plan.names_into.get(out)
+            # (an input that is a view, as broadcast_to's read-only one: the memory it views)
+            target = name(named if named is not None and named not in views else storage(plan, into))
         elif out in plan.buffers:
             target = plan.buffers[out]
     elif ins.inplace:
@@ -389,7 +395,10 @@ def _line(ins, plan: Plan, name, render, function) -> str:
         what = {"over": "overflow", "invalid": "invalid operation"}.get(ins.trap, ins.trap)
         if not ins.clean:
             call = f"clean({ins.trap!r}, {_bare(call)}"
-            return f"    if {call}: raise GuardFailed  # {ins.op} {ins.phase}: it met {what} when recorded"
+            return (
+                f"    if {call}: raise GuardFailed  # {ins.op} {ins.phase}: this program is for calls where it "
+                f"meets {what} (as when recorded); a clean call fits another program"
+            )
         assign = name(out) + " = " if not ins.inplace else ""
         comment = f"  # {ins.op} {ins.phase}: {what} raises (the rule took the branch without it)"
         if _fpe.STATE is None:  # pragma: no cover (numpy 1.x)

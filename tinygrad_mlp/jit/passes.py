@@ -57,6 +57,8 @@ class Plan:
     removed: dict = field(default_factory=dict)  # pass -> what it removed or changed (for reports)
     sizes: list = field(default_factory=list)  # bytes of each flat buffer (allocated at the first run)
     tiles: dict = field(default_factory=dict)  # first instruction index -> (count, rows, full rows)
+    names_into: dict = field(default_factory=dict)  # Var -> the input it is written into (its name)
+    view_of: dict = field(default_factory=dict)  # Var -> the Var it is a numpy view of
 
     @property
     def instrs(self) -> list[Instr]:
@@ -255,6 +257,7 @@ def simplify(plan: Plan) -> None:
     made = {ins.out: ins for ins in instrs if ins.out is not None and not ins.inplace}
     table: dict = {}  # Var -> the Var it equals
     keep, notes = [], []
+    typed = 0
     for k, ins in enumerate(instrs):
         ins.args, ins.kwargs = _substitute(ins.args, table), _substitute(ins.kwargs, table)
         out = ins.out
@@ -324,12 +327,15 @@ def simplify(plan: Plan) -> None:
                 args[j] = _constant0d(args[j], out.value.dtype)
             if scalars:
                 ins.args = tuple(args)
+                typed += len(scalars)
         keep.append(ins)
     plan.program.instrs = keep
     if table:  # a value now computed by nothing: what reads it reads its equal
         for ins in plan.program.instrs:
             ins.args, ins.kwargs = _substitute(ins.args, table), _substitute(ins.kwargs, table)
     notes += [f"{gone}: no longer read" for gone in _sweep(plan)]
+    if typed:
+        notes.append(f"{typed} Python or numpy numbers -> 0-d constants of their call's dtype, made once")
     plan.removed["simplify"] = notes
 
 
@@ -361,6 +367,7 @@ def optimizer(plan: Plan) -> None:
             and isinstance(ins.fn, np.ufunc)
             and not any(x is out for x in ins.inputs()[:-1])
             and np.broadcast_shapes(*[np.shape(_val(a)) for a in ins.args]) == out.shape
+            and _result_dtype(ins) == out.value.dtype  # (else out= was also a cast: keep it)
         ):
             fresh = Var(np.empty_like(out.value), "tmp")
             current[out] = fresh
@@ -379,6 +386,13 @@ def optimizer(plan: Plan) -> None:
 
 def _val(x):
     return x.value if isinstance(x, Var) else x
+
+
+def _result_dtype(ins: Instr):
+    """The dtype ``ins``'s ufunc gives without ``out=`` (run on one element of each array)."""
+    small = [a.value.reshape(-1)[:1] if isinstance(a, Var) and a.value.ndim else _val(a) for a in ins.args]
+    with np.errstate(all="ignore"):
+        return np.asarray(ins.fn(*small)).dtype
 
 
 # ---------------------------------------------------------------- inplace
@@ -418,8 +432,10 @@ def inplace(plan: Plan) -> None:
                 and last.get(root) == i
             ):
                 plan.into[out] = root
+                plan.names_into[out] = a
                 last[root] = last.get(out, i)
-                notes.append(f"{ins.name} ({ins.op} {ins.phase}) writes into its input {a.label or '?'}")
+                what = a.label or "(a temporary of the rule)"
+                notes.append(f"{ins.name} ({ins.op} {ins.phase}) writes into its input {what}")
                 break
     plan.removed["inplace"] = notes
 

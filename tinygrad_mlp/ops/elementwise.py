@@ -360,8 +360,8 @@ def _sigmoid_slope(a, out):
     sigma(a) * (1 - sigma(a)) is exact while sigma(a) <= 1/2 and loses precision as sigma
     nears 1 (1 - sigma(a) rounds to 0 once sigma(a) rounds to 1: float32 a > 17). For a > 0
     the slope is also e * sigma(a)**2 (e = exp(-a)), which is e / (1 + e)**2, exact.
-    On arrays (the first-order hot path) the cheap form is computed everywhere and the
-    exact one only where sigma(a) > 7/8, after one max to see whether there are any."""
+    On arrays (the first-order hot path) the cheap form, unless one max finds a sigma(a) > 7/8:
+    then the exact form everywhere, with the cheap one written over it where sigma(a) <= 7/8."""
     if type(out) is np.ndarray or getattr(out, "_traced", False):  # arrays (also as jit records them)
         if out.ndim and out.size and _max(out, None) > _NEAR_ONE:
             # e * sigma**2 with e = exp(-|a|) (= exp(-a) where it is used: a > 0 there; never
