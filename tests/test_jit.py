@@ -281,19 +281,19 @@ def test_simplify_removes_the_squared_losss_doubling_and_halving():
 
 
 def test_tiling_keeps_a_large_update_temporary_small_and_the_step_the_same():
-    sizes = (300, 256, 10)  # the first weight: 300 x 256 float64, 600 KB
+    sizes = (600, 256, 10)  # the first weight: 600 x 256 float64, 1.2 MB (tiles from 1 MiB)
     (m1, o1), (m2, o2) = _setup(sizes=sizes), _setup(sizes=sizes)
     eager, compiled = _step_of(m1, o1, LOSSES["learner"]), jit(_step_of(m2, o2, LOSSES["learner"]))
     rng = np.random.default_rng(3)
     for _ in range(4):
-        x, y = rng.random((8, 300)), nn.one_hot(rng.integers(0, 10, 8), 10)
+        x, y = rng.random((8, 600)), nn.one_hot(rng.integers(0, 10, 8), 10)
         assert float(compiled(x, y).data) == float(eager(x, y).data)
     for p, q in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_array_equal(q.data, p.data)  # bit for bit: tiles compute the same numbers
-    assert re.search(r"for _r in range\(0, 300, (\d+)\):", compiled.source)
+    assert re.search(r"for _r in range\(0, 600, (\d+)\):", compiled.source)
     assert "layers_0_W[_r : _r + " in compiled.source
     note = " ".join(compiled.changes["tile"])
-    assert "[300, 256] in " in note and "tiles" in note
+    assert "[600, 256] in " in note and "tiles" in note
     assert compiled.stats["tile"]["buffer_bytes"] <= compiled.stats["inplace"]["buffer_bytes"]
 
 

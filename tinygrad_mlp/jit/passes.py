@@ -21,10 +21,11 @@ call and their bytes, preallocated buffers, peak live bytes). In order:
   ``tmp`` across parameters (buffer planning then places it) instead of one per parameter.
 - ``inplace``: an elementwise call whose input dies at that call writes its result into
   that input (``np.negative(h, out=h)``): chains of elementwise calls run in place.
-- ``tile``: loop tiling. A large temporary made by one elementwise call and read only by the
-  next, which writes in place (the update ``tmp = g * lr; W -= tmp`` of a large weight), is
-  made a tile of rows at a time in a loop, so the temporary is a few hundred kilobytes that
-  stay in the cache instead of an array the size of the weight (and that much less memory).
+- ``tile``: loop tiling. A large temporary (1 MiB or more) made by one elementwise call and
+  read only by the next, which writes in place (the update ``tmp = g * lr; W -= tmp`` of a
+  large weight), is made a tile of rows at a time in a loop, so the temporary is 256 KiB that
+  stay in the cache instead of an array the size of the weight: a 4096x4096 float32 layer's
+  update needs 256 KiB, not 64 MiB.
 - ``buffers``: buffer planning (as XLA's buffer assignment): every remaining new array a
   ufunc, matmul or reduction makes is written with ``out=`` into a preallocated buffer;
   a buffer is reused once the value in it is dead (liveness over the straight-line
@@ -486,7 +487,7 @@ def tile(plan: Plan) -> None:
             and storage(plan, tmp, base) is tmp
             and tmp not in outputs
             and tmp.value.ndim >= 1
-            and tmp.value.nbytes > TILE
+            and tmp.value.nbytes >= LARGE  # (smaller ones: measured no faster, and slower at batch 16)
             and uses.get(tmp) == 1
             and last.get(tmp) == i + 1
             and any(a is tmp for a in use.args)
