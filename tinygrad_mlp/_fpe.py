@@ -28,12 +28,24 @@ _raising_cache: dict = {kind: {} for kind in KINDS}  # the caller's error state 
 TRACED: list = []  # the traced array type (set by tinygrad_mlp.jit.trace): its calls are recorded
 
 
+_last: dict = {}  # kind -> (the caller's state, that state with kind raising): the common case
+
+
 def raising(kind: str):
     """The caller's floating-point error state with ``kind`` raising (made once per state)."""
+    current = STATE.get()
+    last = _last.get(kind)
+    if last is not None and last[0] is current:
+        return last[1]
+    state = _raising(kind, current)
+    _last[kind] = (current, state)
+    return state
+
+
+def _raising(kind: str, current):
     cache = _raising_cache.get(kind)
     if cache is None:
         raise ValueError(f"trapped: kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    current = STATE.get()
     state = cache.get(current)
     if state is None:
         with np.errstate(**{kind: "raise"}):  # the caller's settings, with `kind` raising
