@@ -39,7 +39,7 @@ from .. import _fpe
 from .._fpe import Tripped
 from ..tensor import Tensor
 from . import passes as passes_module
-from .capture import Program, rebuild, record
+from .capture import Program, record
 from .codegen import GuardFailed, LateGuardError, generate  # noqa: F401 (GuardFailed: public)
 from .passes import PASSES, Plan, measure
 from .trace import ConcretizationError, TraceError
@@ -62,7 +62,9 @@ MAX_PROGRAMS = 8  # compiled programs kept per signature (one per combination of
 class Compiled:
     """One compiled program: the generated function, its source, and its stats per pass."""
 
-    def __init__(self, program: Program, passes: tuple[str, ...], title: str) -> None:
+    def __init__(
+        self, program: Program, passes: tuple[str, ...], title: str, signature: tuple | None = None
+    ) -> None:
         plan = Plan(program)
         self.stats: dict[str, dict] = {"recorded": measure(plan)}
         for name in passes:
@@ -70,7 +72,12 @@ class Compiled:
             self.stats[name] = measure(plan)
         self.plan = plan
         self.changes = plan.removed
-        self.source, env = generate(plan, title)
+        # plain arrays only: then the step checks its own arguments and a call goes straight to it
+        plain = signature is not None and all(
+            type(x) is tuple and len(x) == 2 and isinstance(x[1], np.dtype) for x in signature
+        )
+        self.signature = signature if plain else None
+        self.source, env = generate(plan, title, self.signature)
         exec(compile(self.source, f"<jit {title}>", "exec"), env)
         self.function = env[title]
         self._env = env  # its buffers are made at the first run (a program compiled for a
@@ -93,8 +100,8 @@ class Compiled:
                     env[name] = None  # not this program's call after all: hold no memory
                 raise
             self._env = None
-            return rebuild(self.structure, arrays)
-        return rebuild(self.structure, self._run(args))
+            return arrays
+        return self._run(args)
 
     def _run(self, args: tuple):
         state = _fpe.STATE.get() if _fpe.STATE is not None else None
@@ -167,6 +174,7 @@ class Jitted:
         self.last: Compiled | None = None
         self.traces = 0  # how many times the step ran eagerly to record
         self._lock = threading.Lock()  # one call at a time: the compiled programs share buffers
+        self._fast = None  # the last program's function, when it checks its own arguments
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -174,6 +182,20 @@ class Jitted:
         if kwargs:
             raise TypeError(f"jit: pass the step's arguments by position (got {', '.join(kwargs)} by name)")
         with self._lock:
+            fast = self._fast
+            if fast is not None:  # the program that ran last: it checks the arguments itself
+                state = _fpe.STATE.get() if _fpe.STATE is not None else None
+                try:
+                    return fast(args)
+                except FloatingPointError:
+                    if state is not None:
+                        _fpe.STATE.set(state)
+                except Tripped:
+                    pass
+                except BaseException:
+                    if state is not None:
+                        _fpe.STATE.set(state)
+                    raise
             return self._call(args, kwargs)
 
     def _call(self, args: tuple, kwargs: dict):
@@ -184,10 +206,14 @@ class Jitted:
             except Tripped:
                 continue
             self.last = compiled
+            self._fast = compiled.function if compiled.signature is not None else None
             return result
         result, program = record(self.fn, args, kwargs)
         self.traces += 1
-        compiled = Compiled(program, self.passes, getattr(self.fn, "__name__", "step").strip("<>") or "step")
+        compiled = Compiled(
+            program, self.passes, getattr(self.fn, "__name__", "step").strip("<>") or "step", key
+        )
+        self._fast = None  # (its buffers are made at its first run, through _call)
         programs = self.cache.setdefault(key, [])
         programs.insert(0, compiled)
         del programs[MAX_PROGRAMS:]  # (rules' branches that keep changing: the oldest goes)

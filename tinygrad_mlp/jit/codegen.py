@@ -13,6 +13,8 @@ import re
 import numpy as np
 
 from .. import _fpe
+from ..tensor import _tensor_of
+from .capture import rebuild as _rebuild
 from .passes import Plan, storage
 from .trace import Var
 
@@ -27,8 +29,10 @@ def _ident(label: str) -> str:
     return name if not name[0].isdigit() else "t" + name
 
 
-def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
-    """The source of the compiled step and the namespace it runs in."""
+def generate(plan: Plan, title: str = "step", signature: tuple | None = None) -> tuple[str, dict]:
+    """The source of the compiled step and the namespace it runs in. With the call's
+    ``signature`` (all plain arrays), the step checks its arguments' shapes and dtypes itself,
+    so a call can go straight to it; it returns what the step returns (Tensors rebuilt)."""
     program = plan.program
     env: dict = {
         "np": np,
@@ -118,6 +122,16 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
             lines.append(
                 f"    if {name(v)} is not _seen[{len(seen) - 1}][0]: _admit({len(seen) - 1}, {name(v)})"
             )
+    if signature is not None:  # the arguments: as many, of the compiled shapes and dtypes
+        by_code = {code: v for v, code, _ in program.reads}
+        lines.append(f"    if len(args) != {len(signature)}: raise GuardFailed")
+        for i, (shape, dtype) in enumerate(signature):
+            env[f"_S{i}"], env[f"_D{i}"] = shape, dtype
+            arg = name(by_code[f"args[{i}]"]) if f"args[{i}]" in by_code else f"args[{i}]"
+            lines.append(
+                f"    if type({arg}) is not _ndarray or {arg}.shape != _S{i} or {arg}.dtype != _D{i}: raise GuardFailed"
+            )
+        env["_ndarray"] = np.ndarray
     for check in program.checks:
         lines.append(f"    if {check}: raise GuardFailed")
     if _fpe.STATE is not None:
@@ -174,7 +188,15 @@ def generate(plan: Plan, title: str = "step") -> tuple[str, dict]:
         else:
             value = f"{render(v[1])}.copy()"
         lines.append(f"    {slot.code} = {value}")
-    lines.append(f"    return ({''.join(name(v) + ', ' for v in program.result_vars)})")
+    arrays = f"({''.join(name(v) + ', ' for v in program.result_vars)})"
+    if program.results == ("tensor", 0) and len(program.result_vars) == 1:  # the usual: one loss
+        env["_tensor_of"] = _tensor_of
+        lines.append(
+            f"    return _tensor_of(array({name(program.result_vars[0])}))  # (a copy: the caller keeps it)"
+        )
+    else:
+        env["_rebuild"], env["_structure"] = _rebuild, program.results
+        lines.append(f"    return _rebuild(_structure, {arrays})")
     program.names = names
     return "\n".join(lines) + "\n", env
 
