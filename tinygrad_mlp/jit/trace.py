@@ -12,10 +12,12 @@ records numpy calls on its boxes). Nothing is written twice.
 What cannot be recorded is an error (:class:`TraceError`), never a value frozen silently:
 Python that needs a traced value (``float(t)``, ``t.item()``, ``bool(t)``, ``if t > 0``,
 ``np.asarray(t)``) in the user's code names the user's line, as JAX's concretization
-errors do. A branch on a traced value inside the engine's own rules (the sigmoid's fast
-path when no ``exp`` can overflow, cross-entropy's checks of its class indices) is
-recorded as a guard: the compiled step checks it again at every call and, where it no
-longer holds, compiles the other branch (as TorchDynamo's guards do).
+errors do. A branch on a traced value inside the engine's own rules (cross-entropy's checks
+of its class indices, the sigmoid slope's ``max(s) > 7/8``) is recorded as a guard: the
+compiled step checks it again at every call and, where it no longer holds, compiles the
+other branch (as TorchDynamo's guards do). A branch on a floating-point exception (the
+sigmoid's ``exp(-a)`` overflowing, :mod:`tinygrad_mlp._fpe`) is recorded as a trap on that
+call (:meth:`Var.trapped`): the same guard, at no cost.
 """
 
 from __future__ import annotations
