@@ -174,7 +174,7 @@ class Jitted:
         self.last: Compiled | None = None
         self.traces = 0  # how many times the step ran eagerly to record
         self._lock = threading.Lock()  # one call at a time: the compiled programs share buffers
-        self._fast = None  # the last program's function, when it checks its own arguments
+        self._fast = None  # the program that ran last, when it checks its own arguments
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -184,18 +184,10 @@ class Jitted:
         with self._lock:
             fast = self._fast
             if fast is not None:  # the program that ran last: it checks the arguments itself
-                state = _fpe.STATE.get() if _fpe.STATE is not None else None
                 try:
-                    return fast(args)
-                except FloatingPointError:
-                    if state is not None:
-                        _fpe.STATE.set(state)
+                    return fast._run(args)
                 except Tripped:
                     pass
-                except BaseException:
-                    if state is not None:
-                        _fpe.STATE.set(state)
-                    raise
             return self._call(args, kwargs)
 
     def _call(self, args: tuple, kwargs: dict):
@@ -206,7 +198,7 @@ class Jitted:
             except Tripped:
                 continue
             self.last = compiled
-            self._fast = compiled.function if compiled.signature is not None else None
+            self._fast = compiled if compiled.signature is not None else None
             return result
         result, program = record(self.fn, args, kwargs)
         self.traces += 1

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _fpe
 from ..tensor import _tensor_of
 from .capture import rebuild as _rebuild
-from .passes import Plan, storage
+from .passes import Plan, _base, _effect, storage
 from .trace import Var
 
 
@@ -162,8 +162,6 @@ def generate(plan: Plan, title: str = "step", signature: tuple | None = None) ->
 
     frees = _frees(plan, inline)
     written = _first_write(plan)
-    from .passes import _base
-
     plan.view_of = _base(plan.instrs)  # (an in-place target named as its input unless a view)
     for i, ins in enumerate(plan.instrs):
         if ins.out is not None and ins.out in inline:
@@ -172,12 +170,14 @@ def generate(plan: Plan, title: str = "step", signature: tuple | None = None) ->
         if i in plan.tiles or i - 1 in plan.tiles:  # loop tiling (passes.tile): a loop of two calls
             lines.extend(_tiled(plan, i, name, render_inline, function))
             continue
-        line = _line(ins, plan, name, render_inline, function)
-        if i > written and (ins.kind == "guard" or ins.trap):
-            # a guard after the step has written the user's arrays: the call cannot go back to
-            # the eager step (it would update them twice), so a failing guard is an error
-            line = _late(line, ins, plan.instrs[written], env)
-        lines.append(line)
+        # a guard after the step has written the user's arrays: the call cannot go back to the
+        # eager step (it would update them twice), so a failing guard is an error
+        late = (
+            _late_key(ins, plan.instrs[written], env)
+            if i > written and (ins.kind == "guard" or ins.trap)
+            else None
+        )
+        lines.append(_line(ins, plan, name, render_inline, function, late))
         if i in frees:  # large values dead from here: let numpy's memory go now, as eager does
             lines.append(f"    del {', '.join(dict.fromkeys(name(v) for v in frees[i]))}")
     for slot, v in program.writes:
@@ -204,8 +204,6 @@ def generate(plan: Plan, title: str = "step", signature: tuple | None = None) ->
 def _first_write(plan: Plan) -> int:
     """Index of the first instruction writing the user's arrays (parameters, the optimizer's
     state) in place; past the end if none does."""
-    from .passes import _base, _effect
-
     base, external = _base(plan.instrs), plan.program.external()
     for i, ins in enumerate(plan.instrs):
         if ins.kind != "guard" and not ins.trap and _effect(plan, ins, base, external):
@@ -217,34 +215,27 @@ class LateGuardError(RuntimeError):
     """A guard failed after the compiled step had updated the user's arrays."""
 
 
-def _late(line: str, ins, first, env: dict) -> str:
-    """A guard or trap past the first write: failing, it raises LateGuardError naming both."""
+def _late_key(ins, first, env: dict) -> str:
+    """The name, in the step's namespace, of the message a guard or trap past the first write
+    raises (LateGuardError) when it fails, naming both."""
     where = f"{ins.op} {ins.phase}".strip() or "a guard"
-    message = (
+    key = f"_late{sum(1 for k in env if k.startswith('_late') and k[5:].isdigit())}"
+    env[key] = (
         f"jit: the rule's branch at '{where}' differs from the recorded one, but the compiled step "
         f"had already updated state in place ({first.op} {first.phase}: {first.name}), so it cannot "
         f"go back to the eager step: this call's updates stay, its results and .grad are lost. Call "
         f"the step without jit, or update the state after the last forward and backward "
         f"(from tinygrad_mlp.jit import LateGuardError)"
     )
-    key = f"_late{sum(1 for k in env if k.startswith('_late') and k[5:].isdigit())}"
-    env[key] = message
-    body = line.strip()
-    indent = line[: len(line) - len(line.lstrip())]
-    if body.startswith("if "):  # if <test>: raise GuardFailed  # ...
-        return body.replace("raise GuardFailed", f"raise LateGuardError({key})", 1).join((indent, ""))
-    # a trap: "_fp = _set(_over); <call>; _reset(_fp)": the error becomes LateGuardError
     env.setdefault("_late_trap", _late_trap)
-    code, comment = body.split("  # ", 1)
-    call = code.split("; ")[1]
-    return f"{indent}with _late_trap({ins.trap!r}, {key}): {call}  # {comment}"
+    return key
 
 
 def _tiled(plan: Plan, i: int, name, render, function) -> list[str]:
     """The two calls of a tiled pair, in a loop over tiles of rows (only the first emits)."""
     if i not in plan.tiles:
         return []
-    _, rows, total = plan.tiles[i]
+    rows, total = plan.tiles[i]
     tmp = plan.instrs[i].out
     full = (total, *tmp.value.shape[1:])
 
@@ -263,13 +254,6 @@ def _tiled(plan: Plan, i: int, name, render, function) -> list[str]:
     )
     body = [_line(plan.instrs[k], plan, name_tiled, render_tiled, function) for k in (i, i + 1)]
     return [head] + ["    " + line for line in body]
-
-
-def _bare(call: str) -> str:
-    """``fn(a, b)`` as ``fn, a, b)``: the call's function and arguments for clean(kind, ...)."""
-    if call.startswith("asarray("):
-        return call[len("asarray(") : -1].replace("(", ", ", 1) + ")"
-    return call.replace("(", ", ", 1)
 
 
 class _late_trap:
@@ -375,13 +359,16 @@ def _comment(ins) -> str:
     return f"  # {where}{what}" if where or what else ""
 
 
-def _line(ins, plan: Plan, name, render, function) -> str:
+def _line(ins, plan: Plan, name, render, function, late: str | None = None) -> str:
+    """One instruction as a line of source. ``late``: the key of the LateGuardError message a
+    failing guard or trap raises instead (it comes after the step wrote the user's arrays)."""
     out = ins.out
     views = plan.view_of
+    fail = f"raise LateGuardError({late})" if late else "raise GuardFailed"
     if ins.kind == "guard":
         test = render(ins.args[0])
         test = f"not {test}" if ins.kwargs["expect"] else test
-        return f"    if {test}: raise GuardFailed  # {ins.op} {ins.phase}: the branch the rule took when recorded"
+        return f"    if {test}: {fail}  # {ins.op} {ins.phase}: the branch the rule took when recorded"
     if ins.kind == "python":
         left, right = (render(a) for a in ins.args)
         return f"    {name(out)} = {left} {ins.name} {right}  # {ins.op} {ins.phase}: Python numbers"
@@ -405,7 +392,8 @@ def _line(ins, plan: Plan, name, render, function) -> str:
         # (ufunc.at and np.copyto write their first argument)
         kwargs.append(f"out={target}")
     if ins.kind == "call":
-        call = f"{function(ins)}({', '.join(args + kwargs)})"
+        callee, arglist = function(ins), ", ".join(args + kwargs)
+        call = f"{callee}({arglist})"
     elif ins.kind == "method":
         call = f"{args[0]}.{ins.name}({', '.join(args[1:] + kwargs)})"
     else:  # getitem
@@ -415,14 +403,15 @@ def _line(ins, plan: Plan, name, render, function) -> str:
         call = f"asarray({call})"
     if ins.trap:  # the rule's branch, kept as a trap on this call (tinygrad_mlp._fpe)
         what = {"over": "overflow", "invalid": "invalid operation"}.get(ins.trap, ins.trap)
-        if not ins.clean:
-            call = f"clean({ins.trap!r}, {_bare(call)}"
+        if not ins.clean:  # (a trapped call is always a "call": Var.trapped records one)
             return (
-                f"    if {call}: raise GuardFailed  # {ins.op} {ins.phase}: this program is for calls where it "
-                f"meets {what} (as when recorded); a clean call fits another program"
+                f"    if clean({ins.trap!r}, {callee}, {arglist}): {fail}  # {ins.op} {ins.phase}: this "
+                f"program is for calls where it meets {what} (as when recorded); a clean call fits another program"
             )
         assign = name(out) + " = " if not ins.inplace else ""
         comment = f"  # {ins.op} {ins.phase}: {what} raises (the rule took the branch without it)"
+        if late:  # its floating-point error becomes LateGuardError
+            return f"    with _late_trap({ins.trap!r}, {late}): {assign}{call}{comment}"
         if _fpe.STATE is None:  # pragma: no cover (numpy 1.x)
             return f"    with np.errstate({ins.trap}='raise'): {assign}{call}{comment}"
         return f"    _fp = _set(_{ins.trap}); {assign}{call}; _reset(_fp){comment}"

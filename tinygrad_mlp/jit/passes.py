@@ -57,7 +57,7 @@ class Plan:
     arrays: dict = field(default_factory=dict)  # buffer name -> preallocated array
     removed: dict = field(default_factory=dict)  # pass -> what it removed or changed (for reports)
     sizes: list = field(default_factory=list)  # bytes of each flat buffer (allocated at the first run)
-    tiles: dict = field(default_factory=dict)  # first instruction index -> (count, rows, full rows)
+    tiles: dict = field(default_factory=dict)  # first instruction index -> (rows per tile, all rows)
     names_into: dict = field(default_factory=dict)  # Var -> the input it is written into (its name)
     view_of: dict = field(default_factory=dict)  # Var -> the Var it is a numpy view of
 
@@ -503,7 +503,7 @@ def tile(plan: Plan) -> None:
             continue
         count = full[0] // rows
         tmp.value = np.empty((rows, *full[1:]), tmp.value.dtype)  # the temporary is one tile now
-        plan.tiles[i] = (2, rows, full[0])
+        plan.tiles[i] = (rows, full[0])
         notes.append(
             f"{make.name} -> {use.name} ({make.op} {make.phase}): {list(full)} in {count} tiles of {rows} rows, "
             f"a temporary of {tmp.value.nbytes} bytes instead of {tmp.value.nbytes * count}"
