@@ -163,9 +163,29 @@ def generate(plan: Plan, title: str = "step", signature: tuple | None = None) ->
     frees = _frees(plan, inline)
     written = _first_write(plan)
     plan.view_of = _base(plan.instrs)  # (an in-place target named as its input unless a view)
+    # Python names bound so far, and a bound name of each memory (for the fused kernels' arrays)
+    bound: set = {name(v) for v, _, _ in program.reads}
+    memory: dict = {v: name(v) for v, _, _ in program.reads}
+    member = {i: start for start, g in plan.fused.items() for i in g.members}
+    if plan.fused:
+        from . import cc, fuse
+
+        env["_kernel"], env["_report"], env["_empty"] = cc.runtime().run, fuse.report, np.empty
     for i, ins in enumerate(plan.instrs):
         if ins.out is not None and ins.out in inline:
             exprs[ins.out] = _expression(ins, render_inline, function)
+            continue
+        if i in member:  # a fused kernel: emitted at its first instruction
+            group = plan.fused[member[i]]
+            if i == group.members[0]:
+                late = _late_key(ins, plan.instrs[written], env) if group.trap and i > written else None
+                lines.extend(_fused(group, plan, name, render_inline, function, env, memory, bound, late))
+            if i == group.members[-1]:  # large values dead within it: let them go after it
+                gone = [name(v) for k in group.members for v in frees.get(k, ())]
+                gone = [n for n in dict.fromkeys(gone) if n in bound]
+                if gone:
+                    lines.append(f"    del {', '.join(gone)}")
+                    bound.difference_update(gone)
             continue
         if i in plan.tiles or i - 1 in plan.tiles:  # loop tiling (passes.tile): a loop of two calls
             lines.extend(_tiled(plan, i, name, render_inline, function))
@@ -178,8 +198,15 @@ def generate(plan: Plan, title: str = "step", signature: tuple | None = None) ->
             else None
         )
         lines.append(_line(ins, plan, name, render_inline, function, late))
+        if ins.out is not None and not ins.inplace and ins.kind != "guard":
+            bound.add(name(ins.out))
+            if ins.out not in plan.view_of:
+                memory.setdefault(storage(plan, ins.out), name(ins.out))
         if i in frees:  # large values dead from here: let numpy's memory go now, as eager does
-            lines.append(f"    del {', '.join(dict.fromkeys(name(v) for v in frees[i]))}")
+            gone = [n for n in dict.fromkeys(name(v) for v in frees[i]) if n in bound]
+            if gone:
+                lines.append(f"    del {', '.join(gone)}")
+                bound.difference_update(gone)
     for slot, v in program.writes:
         if isinstance(v, Var):
             value = name(v)
@@ -199,6 +226,50 @@ def generate(plan: Plan, title: str = "step", signature: tuple | None = None) ->
         lines.append(f"    return _rebuild(_structure, {arrays})")
     program.names = names
     return "\n".join(lines) + "\n", env
+
+
+def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, bound: set, late) -> list[str]:
+    """A fused kernel's lines: the numpy calls it replaces (as comments), new arrays for the
+    values it makes that leave the step, the call, and the names of the values it stored."""
+    instrs = plan.instrs
+    lines = [
+        f"    # {group.name}: the next {len(group.members)} calls run as one C loop"
+        f"{'s' if len(group.loops) > 1 else ''} (fuse; its C is step.kernels):"
+    ]
+    for i in group.members:
+        lines.append("    #   " + _line(instrs[i], plan, name, render, function).strip())
+    arrays = []
+    for root in group.slots:
+        if root in plan.buffers:
+            expr = plan.buffers[root]
+        elif root in memory:
+            expr = memory[root]
+        else:  # a value made here that leaves the step (a gradient): a new array at every call
+            expr = name(root)
+            key = f"_shape_{group.name}_{len(arrays)}"
+            env[key] = root.value.shape
+            lines.append(f"    {expr} = _empty({key}, np.{root.value.dtype.name})")
+            bound.add(expr)
+            memory[root] = expr
+        arrays.append(expr)
+    env[f"_{group.name}"], env[f"_{group.name}_spec"] = group.address, group.spec
+    ops = ", ".join(dict.fromkeys(instrs[i].name.removeprefix("np.") for i in group.members))
+    env[f"_{group.name}_what"] = f"{group.name} (fused {ops})"
+    tail = f", {late}" if late else ""
+    lines.append(
+        f"    if (_e := _kernel(_{group.name}, _{group.name}_spec, {', '.join(arrays)})): "
+        f"_report(_e, _{group.name}_what{tail})"
+    )
+    for i in group.members:  # names for the values read after the kernel
+        v = instrs[i].out
+        if v in group.stored and not instrs[i].inplace:
+            root = storage(plan, v)
+            expr = plan.buffers.get(root) or memory.get(root)
+            if expr is not None and name(v) != expr:
+                lines.append(f"    {name(v)} = {expr}")
+            bound.add(name(v))
+            memory.setdefault(root, name(v))
+    return lines
 
 
 def _first_write(plan: Plan) -> int:

@@ -41,7 +41,7 @@ import numpy as np
 from .capture import Program
 from .trace import Instr, Var
 
-PASSES = ("dce", "fold", "simplify", "optimizer", "inplace", "tile", "buffers")
+PASSES = ("dce", "fold", "simplify", "optimizer", "inplace", "tile", "buffers", "fuse")
 _ELEMENTWISE_OUT = ("__call__",)
 
 
@@ -60,6 +60,9 @@ class Plan:
     tiles: dict = field(default_factory=dict)  # first instruction index -> (rows per tile, all rows)
     names_into: dict = field(default_factory=dict)  # Var -> the input it is written into (its name)
     view_of: dict = field(default_factory=dict)  # Var -> the Var it is a numpy view of
+    fused: dict = field(default_factory=dict)  # first instruction index -> fuse.Group (a C kernel)
+    kernel_source: str = ""  # the fused kernels' C
+    kernel_lib: object = None  # the loaded library (kept alive while the program is)
 
     @property
     def instrs(self) -> list[Instr]:
@@ -592,6 +595,7 @@ def measure(plan: Plan) -> dict:
     base = _base(instrs)
     last = last_uses(plan)
     calls = sum(1 for ins in instrs if ins.kind not in ("guard", "python"))
+    calls -= sum(len(g.members) - 1 for g in plan.fused.values())  # a kernel is one call
     alloc, alloc_bytes, live, peak = 0, 0, 0, 0
     buffer_bytes = sum(plan.sizes)
     # the optimizer's own scratch arrays, while the step still uses them, are its memory too
@@ -632,3 +636,12 @@ PASS_FUNCTIONS = {
     "tile": tile,
     "buffers": buffers,
 }
+
+
+def _fuse(plan: Plan) -> None:
+    from .fuse import fuse
+
+    fuse(plan)
+
+
+PASS_FUNCTIONS["fuse"] = _fuse
