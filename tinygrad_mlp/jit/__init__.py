@@ -11,6 +11,7 @@
     step(x, y)            # the first call with these shapes runs eagerly, recording
     step(x, y)            # later calls run the compiled program
     print(step.source)    # the generated Python; step.stats: what each pass bought
+    print(step.kernels)   # the C loops the fuse pass made of its elementwise chains
 
 How (JAX's jit, tinygrad's TinyJit and torch.fx in one small file each):
 
@@ -21,7 +22,10 @@ How (JAX's jit, tinygrad's TinyJit and torch.fx in one small file each):
 3. ``passes.py``: dead code, constants, peephole rewrites (simplify), the optimizer's
    scratch, elementwise chains in place, loop tiling, buffer planning; each a small
    function over the recorded program.
-4. ``codegen.py``: the straight-line source, one line per numpy call.
+4. ``fuse.py`` (with ``cc.py``): each run of elementwise calls as one generated C loop,
+   computing exactly what numpy computes (Inductor's and XLA's code generation in small);
+   left out, with the reason in ``step.changes``, where no C compiler works.
+5. ``codegen.py``: the straight-line source, one line per numpy call or kernel.
 
 The compiled step is specialised on the shapes and dtypes of its arguments and on the
 state's structure (which ``.grad`` and optimizer buffers exist); a call that does not fit
@@ -78,6 +82,7 @@ class Compiled:
         )
         self.signature = signature if plain else None
         self.source, env = generate(plan, title, self.signature)
+        self.kernels = plan.kernel_source  # the fuse pass's C ("" when nothing was fused)
         exec(compile(self.source, f"<jit {title}>", "exec"), env)
         self.function = env[title]
         self._env = env  # its buffers are made at the first run (a program compiled for a
@@ -218,6 +223,11 @@ class Jitted:
         return self._last().source
 
     @property
+    def kernels(self) -> str:
+        """The C of the last program's fused kernels (the fuse pass; "" when none)."""
+        return self._last().kernels
+
+    @property
     def stats(self) -> dict[str, dict]:
         """Per pass ("recorded" first): numpy calls, allocations per call and their bytes,
         preallocated buffers and their bytes, peak bytes alive during a call."""
@@ -261,7 +271,7 @@ def jit(fn=None, *, passes: tuple[str, ...] = PASSES):
 def to_dot(compiled: Compiled | Jitted):
     """A graphviz.Digraph of the compiled program: one node per numpy call (labelled with
     the call, the engine op it came from and its buffer; guards as diamonds, trapped calls as
-    octagons), edges from the values it reads
+    octagons; the calls of one fused kernel inside a dashed box), edges from the values it reads
     (an in-place call reads the value it overwrites); the user's arrays as boxes, read at
     the top and, where the step updates them in place, again at the bottom (dashed)."""
     import graphviz
@@ -284,6 +294,18 @@ def to_dot(compiled: Compiled | Jitted):
             fillcolor="#dde8f5",
         )
         writer[v] = node
+    clusters = {}  # a fused kernel's calls drawn inside one box
+    for group in plan.fused.values():
+        cluster = graphviz.Digraph(f"cluster_{group.name}")
+        cluster.attr(
+            label=f"{group.name}: one C loop",
+            style="rounded,dashed",
+            color="#7d3c98",
+            fontname="Helvetica",
+            fontsize="10",
+        )
+        for i in group.members:
+            clusters[i] = cluster
     for i, ins in enumerate(plan.instrs):
         node = f"i{i}"
         color = {"forward": "#ffffff", "vjp": "#fdebd0", "step": "#d5f5e3"}.get(ins.phase, "#eeeeee")
@@ -291,7 +313,7 @@ def to_dot(compiled: Compiled | Jitted):
         label = f"{ins.name}\n{ins.op} {ins.phase}" + (f"\nout={target}" if target else "")
         if ins.trap:  # a call run with a floating-point exception raising: the rule's guard
             label += f"\ntrap: {ins.trap} {'raises' if ins.clean else 'expected'}"
-        dot.node(
+        (clusters.get(i) or dot).node(
             node,
             label,
             shape="diamond" if ins.kind == "guard" else "octagon" if ins.trap else "ellipse",
@@ -310,4 +332,6 @@ def to_dot(compiled: Compiled | Jitted):
                 writer[ins.out] = after
             else:
                 writer[ins.out] = node
+    for cluster in dict.fromkeys(clusters.values()):
+        dot.subgraph(cluster)
     return dot

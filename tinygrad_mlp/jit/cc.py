@@ -46,8 +46,8 @@ def cache_dir() -> Path:
     path = Path(wanted) / "kernels"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=path):  # (can it be written?)
+            pass
     except OSError:
         path = Path(tempfile.mkdtemp(prefix="tinygrad_mlp_kernels_"))
     _state["dir"] = path
@@ -109,7 +109,9 @@ def runtime():
         include = (sysconfig.get_paths()["include"], np.get_include())
         if not Path(include[0], "Python.h").exists():
             raise OSError(f"no Python.h in {include[0]} (install Python's headers, python3-dev)")
-        flags = ("-O2", "-fPIC", "-shared") + (("-undefined", "dynamic_lookup") if sys.platform == "darwin" else ())
+        flags = ("-O2", "-fPIC", "-shared") + (
+            ("-undefined", "dynamic_lookup") if sys.platform == "darwin" else ()
+        )
         path = build(source, "_tinygrad_mlp_fuse_rt", flags, include)
         loader = importlib.machinery.ExtensionFileLoader("_tinygrad_mlp_fuse_rt", str(path))
         spec = importlib.util.spec_from_file_location("_tinygrad_mlp_fuse_rt", str(path), loader=loader)

@@ -118,7 +118,7 @@ def generate(plan: Plan, title: str = "step", signature: tuple | None = None) ->
     for v, _, slot in program.reads:
         if slot is not None and not slot.lifted:
             # the same array as last call: nothing to check; another one: its shape and dtype
-            seen.append([v.value, v.value.shape, v.value.dtype])
+            seen.append([v.value, v.value.shape, v.value.dtype, v.value.flags.c_contiguous])
             lines.append(
                 f"    if {name(v)} is not _seen[{len(seen) - 1}][0]: _admit({len(seen) - 1}, {name(v)})"
             )
@@ -248,7 +248,9 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
             expr = name(root)
             key = f"_shape_{group.name}_{len(arrays)}"
             env[key] = root.value.shape
-            lines.append(f"    {expr} = _empty({key}, np.{root.value.dtype.name})")
+            lines.append(
+                f"    {expr} = _empty({key}, np.{root.value.dtype.name})  # {root.label or 'a value'}: a new array (it leaves the step)"
+            )
             bound.add(expr)
             memory[root] = expr
         arrays.append(expr)
@@ -350,9 +352,12 @@ def program_code(v, program) -> str:
 
 def _admitter(seen: list):
     def admit(i: int, array) -> None:
-        """A new array in a state slot: used if it has the compiled shape and dtype."""
-        _, shape, dtype = seen[i]
+        """A new array in a state slot: used if it has the compiled shape and dtype, and is
+        C-contiguous where the recorded one was (a fused kernel reads it as one block)."""
+        _, shape, dtype, contiguous = seen[i]
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
+            raise GuardFailed
+        if contiguous and not array.flags.c_contiguous:
             raise GuardFailed
         seen[i][0] = array
 

@@ -44,7 +44,12 @@ BINARY = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/"}
 UNARY = {np.negative: "-{0}", np.reciprocal: "{1} / {0}", np.square: "{0} * {0}"}
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 # the kernel's status bits (numpy's error kinds) and the trap bit
-STATUS = ((1, "divide", "divide by zero"), (2, "over", "overflow"), (8, "invalid", "invalid value"), (4, "under", "underflow"))
+STATUS = (
+    (1, "divide", "divide by zero"),
+    (2, "over", "overflow"),
+    (8, "invalid", "invalid value"),
+    (4, "under", "underflow"),
+)
 TRAP = 16
 
 
@@ -78,7 +83,7 @@ def _reduce0(ins: Instr) -> bool:
         kw["axis"] = args[1]
     elif len(args) != 1:
         return False
-    if set(kw) - {"axis", "keepdims"} or kw.get("axis") != 0 or kw.get("keepdims", False):
+    if set(kw) - {"axis", "keepdims"} or kw.get("axis") not in (0, (0,)) or kw.get("keepdims", False):
         return False
     x = args[0]
     return isinstance(x, Var) and x.value.ndim == 2 and x.value.shape[1] >= 2
@@ -157,13 +162,17 @@ class _Fuser:
             elif isinstance(a, np.ndarray):
                 if a.dtype != dtype or a.size != 1 or not np.isfinite(a).all():
                     return False
-            elif isinstance(a, (bool, np.generic)) or not isinstance(a, (int, float)):
-                return False
-            elif not np.isfinite(dtype.type(a)):
+            elif (
+                isinstance(a, (bool, np.generic))
+                or not isinstance(a, (int, float))
+                or not np.isfinite(dtype.type(a))
+            ):
                 return False
         r = self.root(out)
-        return r.value.shape == out.value.shape and r not in self.args and (
-            r not in self.external or r.value.flags.c_contiguous and r.value.flags.writeable
+        return (
+            r.value.shape == out.value.shape
+            and r not in self.args
+            and (r not in self.external or r.value.flags.c_contiguous and r.value.flags.writeable)
         )
 
     def runs(self) -> list[list[int]]:
@@ -284,7 +293,9 @@ class _Fuser:
         g.name = f"k{number}"
         lines = [f"long {g.name}(char **data) {{"]
         for s, v in enumerate(g.slots):
-            lines.append(f"    {ct} *s{s} = ({ct} *)data[{s}];  /* {v.label or 'a temporary'} {list(v.value.shape)} */")
+            lines.append(
+                f"    {ct} *s{s} = ({ct} *)data[{s}];  /* {v.label or 'a temporary'} {list(v.value.shape)} */"
+            )
         lines.append("    long trap = 0;")
         lines.append("    feclearexcept(FE_ALL_EXCEPT);")
         count = [0]
@@ -314,7 +325,9 @@ class _Fuser:
                 if _reduce0(ins):
                     x = read(ins.args[0])
                     s = keys[self.key(ins.out)]
-                    body.append(f"s{s}[j] = first ? {x} : s{s}[j] + {x};  /* {what}: {label} = sum(axis=0) */")
+                    body.append(
+                        f"s{s}[j] = first ? {x} : s{s}[j] + {x};  /* {what}: {label} = sum(axis=0) */"
+                    )
                     continue
                 ops = [read(a) for a in ins.args]
                 if ins.fn in BINARY:
@@ -339,7 +352,9 @@ class _Fuser:
                 n = int(np.prod(full[:-1], dtype=np.int64))
                 lines.append(f"    for (long i = 0; i < {n}; i++) {{  /* {list(full)} */")
                 if any(_reduce0(instrs[i]) for i in loop):
-                    lines.append("        const int first = i == 0;  /* numpy's sum over axis 0 starts from row 0 */")
+                    lines.append(
+                        "        const int first = i == 0;  /* numpy's sum over axis 0 starts from row 0 */"
+                    )
                 lines.append(f"        for (long j = 0; j < {m}; j++) {{")
                 lines.append(f"            const long k = i * {m} + j;")
                 lines += ["            " + b for b in body]

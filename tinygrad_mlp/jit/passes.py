@@ -30,6 +30,9 @@ call and their bytes, preallocated buffers, peak live bytes). In order:
   ufunc, matmul or reduction makes is written with ``out=`` into a preallocated buffer;
   a buffer is reused once the value in it is dead (liveness over the straight-line
   program); values that leave the step (gradients) are new arrays at every call.
+- ``fuse`` (``fuse.py``): each run of elementwise calls becomes one generated C loop, whose
+  values stay in registers unless read later (numpy makes one pass over memory per call,
+  and each call costs about a microsecond before it starts).
 """
 
 from __future__ import annotations
@@ -603,10 +606,15 @@ def measure(plan: Plan) -> dict:
         v.value.nbytes for v in plan.program.private if any(r[0] is v for r in plan.program.reads)
     )
     frees: dict = {}
+    # values a fused kernel keeps in registers are never arrays
+    registers = {
+        instrs[i].out for g in plan.fused.values() for i in g.members if instrs[i].out not in g.stored
+    }
     for i, ins in enumerate(instrs):
         out = ins.out
         if (
             out is not None
+            and out not in registers
             and not ins.inplace
             and storage(plan, out, base) is out
             and out not in plan.buffers
