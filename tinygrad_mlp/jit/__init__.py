@@ -82,6 +82,18 @@ class Compiled:
         )
         self.signature = signature if plain else None
         self.source, env = generate(plan, title, self.signature)
+        if plan.fused:  # the fuse pass's kernels, commented in the source's names: built now
+            from . import fuse
+
+            try:
+                fuse.build(plan, plan.kernel_notes)
+                for group in plan.fused.values():
+                    env[f"_{group.name}"] = group.address
+            except OSError as exc:  # (a compiler that fails on this source): numpy's calls, then
+                plan.fused, plan.kernel_source = {}, ""
+                plan.removed["fuse"] = [f"not applied: {exc}"]
+                self.stats["fuse"] = measure(plan)
+                self.source, env = generate(plan, title, self.signature)
         self.kernels = plan.kernel_source  # the fuse pass's C ("" when nothing was fused)
         exec(compile(self.source, f"<jit {title}>", "exec"), env)
         self.function = env[title]

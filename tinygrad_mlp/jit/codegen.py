@@ -238,6 +238,7 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
     ]
     for i in group.members:
         lines.append("    #   " + _line(instrs[i], plan, name, render, function).strip())
+        plan.kernel_notes[f"i{i}"] = _kernel_note(instrs[i], name, render)
     arrays = []
     for root in group.slots:
         if root in plan.buffers:
@@ -254,7 +255,8 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
             bound.add(expr)
             memory[root] = expr
         arrays.append(expr)
-    env[f"_{group.name}"], env[f"_{group.name}_spec"] = group.address, group.spec
+        plan.kernel_notes[f"s{group.name}_{len(arrays) - 1}"] = f"{expr} {list(root.value.shape)}"
+    env[f"_{group.name}"], env[f"_{group.name}_spec"] = group.address, group.spec  # (its address: once built)
     ops = ", ".join(dict.fromkeys(instrs[i].name.removeprefix("np.") for i in group.members))
     env[f"_{group.name}_what"] = f"{group.name} (fused {ops})"
     tail = f", {late}" if late else ""
@@ -272,6 +274,27 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
             bound.add(name(v))
             memory.setdefault(root, name(v))
     return lines
+
+
+_SYMBOLS = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/"}
+
+
+def _kernel_note(ins, name, render) -> str:
+    """A fused call as the C kernel's comment: the value it computes, in the step's names."""
+    args = [render(a) for a in ins.args]
+    if ins.fn in _SYMBOLS:
+        expr = f"{args[0]} {_SYMBOLS[ins.fn]} {args[1]}"
+    elif ins.fn is np.negative:
+        expr = f"-{args[0]}"
+    elif ins.fn is np.reciprocal:
+        expr = f"1 / {args[0]}"
+    elif ins.fn is np.square:
+        expr = f"{args[0]} ** 2"
+    else:  # np.add.reduce(x, axis=0)
+        expr = f"{args[0]}.sum(axis=0)"
+    where = f"{ins.op} {ins.phase}".strip()
+    trap = ", trapped: inf * 0" if ins.trap else ""
+    return f"{name(ins.out)} = {expr}  ({where}{trap})"
 
 
 def _first_write(plan: Plan) -> int:

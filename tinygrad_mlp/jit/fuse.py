@@ -32,6 +32,7 @@ says why.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -292,10 +293,8 @@ class _Fuser:
         ct = _CTYPE[dtype]
         g.name = f"k{number}"
         lines = [f"long {g.name}(char **data) {{"]
-        for s, v in enumerate(g.slots):
-            lines.append(
-                f"    {ct} *s{s} = ({ct} *)data[{s}];  /* {v.label or 'a temporary'} {list(v.value.shape)} */"
-            )
+        for s in range(len(g.slots)):
+            lines.append(f"    {ct} *s{s} = ({ct} *)data[{s}];  /*@s{g.name}_{s}*/")
         lines.append("    long trap = 0;")
         lines.append("    feclearexcept(FE_ALL_EXCEPT);")
         count = [0]
@@ -320,14 +319,10 @@ class _Fuser:
 
             for i in loop:
                 ins = instrs[i]
-                what = f"{ins.op} {ins.phase}".strip()
-                label = ins.out.label or "a temporary"
                 if _reduce0(ins):
                     x = read(ins.args[0])
                     s = keys[self.key(ins.out)]
-                    body.append(
-                        f"s{s}[j] = first ? {x} : s{s}[j] + {x};  /* {what}: {label} = sum(axis=0) */"
-                    )
+                    body.append(f"s{s}[j] = first ? {x} : s{s}[j] + {x};  /*@i{i}*/")
                     continue
                 ops = [read(a) for a in ins.args]
                 if ins.fn in BINARY:
@@ -337,7 +332,7 @@ class _Fuser:
                     expr = UNARY[ins.fn].format(ops[0], one)
                 reg = f"v{count[0]}"
                 count[0] += 1
-                body.append(f"const {ct} {reg} = {expr};  /* {what}: {label} = {ins.name}(...) */")
+                body.append(f"const {ct} {reg} = {expr};  /*@i{i}*/")
                 if ins.trap:  # the rule's trap: an invalid product (inf * 0)
                     fabs = "fabsf" if ct == "float" else "fabs"
                     a, b = ops
@@ -396,24 +391,27 @@ def fuse(plan: Plan) -> None:
     parts = [HEADER]
     for n, g in enumerate(groups):
         parts.append(fuser.c_source(g, n))
-    source = "\n\n".join(parts) + "\n"
-    try:
-        lib, addresses = cc.kernels(source, [g.name for g in groups])
-    except OSError as exc:
-        plan.removed["fuse"] = [f"not applied: {exc}"]
-        return
-    for g in groups:
-        g.address = addresses[g.name]
     plan.fused = {g.members[0]: g for g in groups}
-    plan.kernel_source = source
-    plan.kernel_lib = lib
+    plan.kernel_source = "\n\n".join(parts) + "\n"  # (its comments are filled in by codegen)
     instrs = plan.instrs
     plan.removed["fuse"] = [
         f"{g.name}: {len(g.members)} calls in {len(g.loops)} loop{'s' if len(g.loops) > 1 else ''} "
         f"({', '.join(dict.fromkeys(f'{instrs[i].op} {instrs[i].phase}'.strip() for i in g.members))}), "
-        f"{len(g.members) - len(g.stored)} values kept in registers"
+        f"{len(g.members) - len(g.stores)} of {len(g.members)} results kept in registers"
         for g in groups
     ]
+
+
+def build(plan: Plan, notes: dict) -> None:
+    """Fill in the kernels' comments (``notes``: marker -> text, from codegen, which knows the
+    names), compile them (cc.kernels) and set each group's address. OSError if it fails."""
+    source = re.sub(r"/\*@(\w+)\*/", lambda m: f"/* {notes.get(m.group(1), '')} */", plan.kernel_source)
+    source = source.replace("/*  */ ", "")
+    groups = list(plan.fused.values())
+    plan.kernel_lib, addresses = cc.kernels(source, [g.name for g in groups])
+    plan.kernel_source = source
+    for g in groups:
+        g.address = addresses[g.name]
 
 
 def report(status: int, what: str, late: str | None = None) -> None:

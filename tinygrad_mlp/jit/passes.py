@@ -65,6 +65,7 @@ class Plan:
     view_of: dict = field(default_factory=dict)  # Var -> the Var it is a numpy view of
     fused: dict = field(default_factory=dict)  # first instruction index -> fuse.Group (a C kernel)
     kernel_source: str = ""  # the fused kernels' C
+    kernel_notes: dict = field(default_factory=dict)  # comment marker -> text (codegen fills it)
     kernel_lib: object = None  # the loaded library (kept alive while the program is)
 
     @property
