@@ -5,6 +5,7 @@ does, keep the rules' traps, and leave the program to numpy where no compiler wo
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -91,6 +92,9 @@ def test_the_sigmoid_mlp_step_is_a_few_kernels_between_its_products():
     assert len(update.members) == 12 and len(update.loops) == 6
     assert "long k0(char **data)" in fused.kernels and "feclearexcept" in fused.kernels
     assert "s1[j]" in fused.kernels  # the bias, read along the row
+    # each line commented with the value it computes, in the generated Python's names
+    assert re.search(r"s0\[k\] \+ s1\[j\];  /\* add\d+ = matmul\d+ \+ layers_0_b  \(add forward\) \*/", fused.kernels)
+    assert "(sigmoid vjp, trapped: inf * 0)" in fused.kernels
     assert "first ?" in fused.kernels  # the bias gradient summed in the slope's loop
     assert fused.source.count("_kernel(_k") == len(groups)
     assert "#   layers_0_W -= tmp" in fused.source  # each kernel's numpy calls, as comments
@@ -253,6 +257,20 @@ def test_a_machine_without_a_compiler(monkeypatch, tmp_path):
     assert fused.kernels == "" and "_kernel(" not in fused.source
     monkeypatch.setenv("TINYGRAD_MLP_FUSE", "0")
     assert cc.unavailable() == "TINYGRAD_MLP_FUSE=0"
+
+
+def test_a_compiler_that_fails_on_the_kernels_leaves_numpy_calls(monkeypatch):
+    def broken(source, names):
+        raise OSError("cc -O3 failed: k0.c:3: error: something")
+
+    monkeypatch.setattr(cc, "kernels", broken)
+    (fused, m1, _), (plain, m2, _) = _pair((20, 16, 8, 5), np.float32)
+    for x, y in zip(*_data((20, 16, 8, 5), np.float32, n=3)):
+        assert fused(x, y).data.tobytes() == plain(x, y).data.tobytes()
+    if FUSED:
+        assert fused.changes["fuse"] == ["not applied: cc -O3 failed: k0.c:3: error: something"]
+    assert fused.kernels == "" and "_kernel(" not in fused.source
+    assert fused.stats["fuse"]["calls"] == fused.stats["buffers"]["calls"]
 
 
 @pytest.mark.skipif(not FUSED, reason="no C compiler here")
