@@ -93,13 +93,20 @@ def test_the_sigmoid_mlp_step_is_a_few_kernels_between_its_products():
     assert "long k0(char **data)" in fused.kernels and "feclearexcept" in fused.kernels
     assert "s1[j]" in fused.kernels  # the bias, read along the row
     # each line commented with the value it computes, in the generated Python's names
-    assert re.search(r"s0\[k\] \+ s1\[j\];  /\* add\d+ = matmul\d+ \+ layers_0_b  \(add forward\) \*/", fused.kernels)
+    assert re.search(
+        r"s0\[k\] \+ s1\[j\];  /\* add\d+ = matmul\d+ \+ layers_0_b  \(add forward\) \*/", fused.kernels
+    )
     assert "(sigmoid vjp, trapped: inf * 0)" in fused.kernels
     assert "first ?" in fused.kernels  # the bias gradient summed in the slope's loop
     assert fused.source.count("_kernel(_k") == len(groups)
     assert "#   layers_0_W -= tmp" in fused.source  # each kernel's numpy calls, as comments
+    stats = fused.stats
+    # the update's temporaries and the values between the fused calls live in registers now
+    assert stats["fuse"]["buffer_bytes"] < stats["buffers"]["buffer_bytes"]
+    assert stats["fuse"]["peak_bytes"] < stats["buffers"]["peak_bytes"]
     note = " ".join(fused.changes["fuse"])
-    assert "k0: 2 calls in 1 loop" in note and "kept in registers" in note
+    assert "k0: 2 calls in 1 loop" in note and "1 of 2 results kept in registers" in note
+    assert "bytes no longer needed" in note
     dot = fused.draw()
     assert dot.source.count("subgraph cluster_k") == len(groups)
 

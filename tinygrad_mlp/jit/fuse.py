@@ -393,13 +393,34 @@ def fuse(plan: Plan) -> None:
         parts.append(fuser.c_source(g, n))
     plan.fused = {g.members[0]: g for g in groups}
     plan.kernel_source = "\n\n".join(parts) + "\n"  # (its comments are filled in by codegen)
+    freed = _trim_buffers(plan)
     instrs = plan.instrs
     plan.removed["fuse"] = [
         f"{g.name}: {len(g.members)} calls in {len(g.loops)} loop{'s' if len(g.loops) > 1 else ''} "
         f"({', '.join(dict.fromkeys(f'{instrs[i].op} {instrs[i].phase}'.strip() for i in g.members))}), "
         f"{len(g.members) - len(g.stores)} of {len(g.members)} results kept in registers"
         for g in groups
-    ]
+    ] + ([f"buffers: {freed} bytes no longer needed (values kept in registers)"] if freed else [])
+
+
+def _trim_buffers(plan: Plan) -> int:
+    """Values a kernel keeps in registers need no buffer: shrink each flat buffer to what the
+    values still written to it need (dropping it if none is). The bytes saved."""
+    instrs = plan.instrs
+    registers = {
+        instrs[i].out for g in plan.fused.values() for i in g.members if instrs[i].out not in g.stored
+    }
+    for v in registers:
+        plan.buffers.pop(v, None)
+    need: dict = {}
+    for v, name in plan.buffers.items():
+        k = plan.arrays[name][0]
+        need[k] = max(need.get(k, 0), v.value.nbytes)
+    before = sum(plan.sizes)
+    plan.sizes = [need.get(k, 0) for k in range(len(plan.sizes))]
+    used = set(plan.buffers.values())
+    plan.arrays = {name: spec for name, spec in plan.arrays.items() if name in used}
+    return before - sum(plan.sizes)
 
 
 def build(plan: Plan, notes: dict) -> None:

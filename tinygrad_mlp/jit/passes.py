@@ -630,7 +630,7 @@ def measure(plan: Plan) -> dict:
         "calls": calls,
         "allocations": alloc,
         "allocated_bytes": alloc_bytes,
-        "buffers": len(plan.sizes),
+        "buffers": sum(1 for n in plan.sizes if n),
         "buffer_bytes": buffer_bytes,
         "peak_bytes": buffer_bytes + peak,
     }
