@@ -295,8 +295,9 @@ class _Fuser:
         lines = [f"long {g.name}(char **data) {{"]
         for s in range(len(g.slots)):
             lines.append(f"    {ct} *s{s} = ({ct} *)data[{s}];  /*@s{g.name}_{s}*/")
-        lines.append("    long trap = 0;")
-        lines.append("    feclearexcept(FE_ALL_EXCEPT);")
+        if g.trap:
+            lines.append("    long trap = 0;  /* set where the trapped product is inf * 0 */")
+        lines.append("    feclearexcept(FE_ALL_EXCEPT);  /* what the loops raise is returned, as numpy reads it */")
         count = [0]
         for loop in g.loops:
             full = _full(instrs[loop[0]])
@@ -365,7 +366,7 @@ class _Fuser:
         )
         lines.append(
             "    return (f & FE_DIVBYZERO ? 1 : 0) | (f & FE_OVERFLOW ? 2 : 0) | (f & FE_UNDERFLOW ? 4 : 0)"
-            f" | (f & FE_INVALID ? 8 : 0) | (trap ? {TRAP} : 0);"
+            " | (f & FE_INVALID ? 8 : 0)" + (f" | (trap ? {TRAP} : 0);" if g.trap else ";")
         )
         lines.append("}")
         g.spec = np.array(
