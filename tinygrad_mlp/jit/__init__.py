@@ -42,6 +42,7 @@ import numpy as np
 from .. import _fpe
 from .._fpe import Tripped
 from ..tensor import Tensor
+from . import fuse
 from . import passes as passes_module
 from .capture import Program, record
 from .codegen import GuardFailed, LateGuardError, generate  # noqa: F401 (GuardFailed: public)
@@ -83,8 +84,6 @@ class Compiled:
         self.signature = signature if plain else None
         self.source, env = generate(plan, title, self.signature)
         if plan.fused:  # the fuse pass's kernels, commented in the source's names: built now
-            from . import fuse
-
             try:
                 fuse.build(plan, plan.kernel_notes)
                 for group in plan.fused.values():
@@ -124,6 +123,10 @@ class Compiled:
         state = _fpe.STATE.get() if _fpe.STATE is not None else None
         try:
             return self.function(args)
+        except fuse.KernelFloatingPointError:  # (the caller's error state asked for it)
+            if state is not None:
+                _fpe.STATE.set(state)
+            raise
         except FloatingPointError:
             # a trap met its exception (the rule would take its other branch): numpy's error
             # state is left as the trap set it; put back the caller's and try another program
@@ -310,7 +313,7 @@ def to_dot(compiled: Compiled | Jitted):
     for group in plan.fused.values():
         cluster = graphviz.Digraph(f"cluster_{group.name}")
         cluster.attr(
-            label=f"{group.name}: one C loop",
+            label=f"{group.name}: one C function, {len(group.loops)} loop{'s' if len(group.loops) > 1 else ''}",
             style="rounded,dashed",
             color="#7d3c98",
             fontname="Helvetica",

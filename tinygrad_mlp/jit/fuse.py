@@ -297,7 +297,9 @@ class _Fuser:
             lines.append(f"    {ct} *s{s} = ({ct} *)data[{s}];  /*@s{g.name}_{s}*/")
         if g.trap:
             lines.append("    long trap = 0;  /* set where the trapped product is inf * 0 */")
-        lines.append("    feclearexcept(FE_ALL_EXCEPT);  /* what the loops raise is returned, as numpy reads it */")
+        lines.append(
+            "    feclearexcept(FE_ALL_EXCEPT);  /* what the loops raise is returned, as numpy reads it */"
+        )
         count = [0]
         for loop in g.loops:
             full = _full(instrs[loop[0]])
@@ -436,6 +438,11 @@ def build(plan: Plan, notes: dict) -> None:
         g.address = addresses[g.name]
 
 
+class KernelFloatingPointError(FloatingPointError):
+    """numpy's error state says raise, and a kernel met that exception: raised to the caller
+    after the kernel's loops ran (numpy raises at the call), not taken for a trap."""
+
+
 def report(status: int, what: str, late: str | None = None) -> None:
     """A kernel's status as numpy reports a call's: its trap failing (GuardFailed, or
     LateGuardError with ``late`` after the step wrote the user's arrays), else each
@@ -457,7 +464,7 @@ def report(status: int, what: str, late: str | None = None) -> None:
 
             warnings.warn(message, RuntimeWarning, stacklevel=3)
         elif action == "raise":
-            raise FloatingPointError(message)
+            raise KernelFloatingPointError(message)
         elif action in ("call", "log"):
             handler = np.geterrcall()
             if callable(handler):
