@@ -535,3 +535,16 @@ def test_a_large_steps_peak_memory_stays_near_the_hand_fused_steps():
 
     peaks = bench.peak_memory((256, 1024, 1024, 10), 512, engines=("autograd", "jit", "tight"))
     assert peaks["jit"] <= 1.2 * peaks["tight"] and peaks["jit"] < peaks["autograd"], peaks
+
+
+@pytest.mark.parametrize("lr", [0.1, np.float64(0.1), np.float64(1 / 3), np.float32(0.1)])
+def test_a_numpy_scalar_learning_rate_computes_in_its_own_dtype(lr):
+    # np.float64 is not a weak scalar: with float32 arrays numpy computes g * lr in float64
+    # (then casts into the float32 out=); simplify must not make it a float32 constant
+    (m1, _), (m2, _) = _setup(dtype=np.float32), _setup(dtype=np.float32)
+    o1, o2 = optim.SGD(m1.parameters(), lr=lr), optim.SGD(m2.parameters(), lr=lr)
+    eager, compiled = _step_of(m1, o1, LOSSES["learner"]), jit(_step_of(m2, o2, LOSSES["learner"]))
+    for x, y in zip(*_batches(4, dtype=np.float32)):
+        eager(x, y), compiled(x, y)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert p.data.tobytes() == q.data.tobytes()

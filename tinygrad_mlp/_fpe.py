@@ -56,6 +56,34 @@ def _raising(kind: str, current):
     return state
 
 
+_strict_cache: dict = {}  # (error state, the warnings filters' list and length) -> strict?
+
+
+def strict() -> bool:
+    """Would numpy stop a step at a floating-point exception now? True where numpy's error
+    state raises or calls a function for one, or warns and the warnings filters turn a
+    RuntimeWarning into an error. (A compiled step's fused kernels report an exception after
+    their loops ran, where numpy would have stopped at the call: such a call runs numpy's.)"""
+    import warnings
+
+    current = STATE.get() if STATE is not None else None
+    key = (current, id(warnings.filters), len(warnings.filters))
+    found = _strict_cache.get(key)
+    if found is None or STATE is None:
+        settings = np.geterr()
+        actions = {settings[kind] for kind in ("divide", "over", "under", "invalid")}
+        found = bool(actions & {"raise", "call", "log"})
+        if not found and "warn" in actions:
+            found = any(
+                action == "error" and issubclass(RuntimeWarning, category)
+                for action, _, category, _, _ in warnings.filters
+            )
+        if len(_strict_cache) > 64:
+            _strict_cache.clear()
+        _strict_cache[key] = found
+    return found
+
+
 def trapped(kind: str, fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` with the floating-point exception ``kind`` ("over",
     "invalid", "divide" or "under") raising, the caller's other settings kept: its result,

@@ -90,10 +90,22 @@ class Compiled:
                     env[f"_{group.name}"] = group.address
             except OSError as exc:  # (a compiler that fails on this source): numpy's calls, then
                 plan.fused, plan.kernel_source = {}, ""
+                plan.buffers, plan.sizes, plan.arrays = plan.untrimmed
                 plan.removed["fuse"] = [f"not applied: {exc}"]
                 self.stats["fuse"] = measure(plan)
                 self.source, env = generate(plan, title, self.signature)
         self.kernels = plan.kernel_source  # the fuse pass's C ("" when nothing was fused)
+        # With kernels, also the same program without them, for calls where numpy's error state
+        # (or the warnings filters) would stop the step at a floating-point exception: numpy
+        # stops at the call, a kernel reports after its loops have written.
+        self.plain = None
+        if plan.fused:
+            fused, names = plan.fused, plan.program.names
+            plan.fused = {}
+            plain_source, plain_env = generate(plan, title, self.signature)
+            plan.fused, plan.program.names = fused, names
+            exec(compile(plain_source, f"<jit {title} without kernels>", "exec"), plain_env)
+            self.plain, self._plain_env = plain_env[title], plain_env
         exec(compile(self.source, f"<jit {title}>", "exec"), env)
         self.function = env[title]
         self._env = env  # its buffers are made at the first run (a program compiled for a
@@ -109,11 +121,15 @@ class Compiled:
             for name, (k, shape, dtype) in self.plan.arrays.items():
                 size = int(np.prod(shape)) * np.dtype(dtype).itemsize
                 env[name] = flats[k][:size].view(dtype).reshape(shape)
+                if self.plain is not None:
+                    self._plain_env[name] = env[name]
             try:
                 arrays = self._run(args)
             except Tripped:  # (a guard or a trap that failed: nothing was written)
                 for name in self.plan.arrays:
                     env[name] = None  # not this program's call after all: hold no memory
+                    if self.plain is not None:
+                        self._plain_env[name] = None
                 raise
             self._env = None
             return arrays
@@ -121,13 +137,18 @@ class Compiled:
 
     def _run(self, args: tuple):
         state = _fpe.STATE.get() if _fpe.STATE is not None else None
+        function = self.function
+        if self.plain is not None and _fpe.strict():
+            function = self.plain
         try:
-            return self.function(args)
+            return function(args)
         except fuse.KernelFloatingPointError:  # (the caller's error state asked for it)
             if state is not None:
                 _fpe.STATE.set(state)
             raise
         except FloatingPointError:
+            if state is not None and _fpe.STATE.get() is state:
+                raise  # the caller's own error state raised it (np.errstate(over="raise")): numpy's error
             # a trap met its exception (the rule would take its other branch): numpy's error
             # state is left as the trap set it; put back the caller's and try another program
             if state is not None:

@@ -43,7 +43,7 @@ def cache_dir() -> Path:
     wanted = os.environ.get("TINYGRAD_MLP_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tinygrad_mlp"
     )
-    path = Path(wanted) / "kernels"
+    path = Path(wanted).resolve() / "kernels"  # (absolute: a later chdir must not move it)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):  # (can it be written?)

@@ -239,7 +239,7 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
     for i in group.members:
         lines.append("    #   " + _line(instrs[i], plan, name, render, function).strip())
         plan.kernel_notes[f"i{i}"] = _kernel_note(instrs[i], name, render)
-    arrays = []
+    arrays, binds = [], []
     for root in group.slots:
         if root in plan.buffers:
             expr = plan.buffers[root]
@@ -254,6 +254,9 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
             )
             bound.add(expr)
             memory[root] = expr
+        if name(root) != expr and name(root) not in bound:  # (a later line may name the memory so)
+            binds.append(f"    {name(root)} = {expr}")
+            bound.add(name(root))
         arrays.append(expr)
         plan.kernel_notes[f"s{group.name}_{len(arrays) - 1}"] = f"{expr} {list(root.value.shape)}"
     env[f"_{group.name}"], env[f"_{group.name}_spec"] = group.address, group.spec  # (its address: once built)
@@ -264,12 +267,15 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
         f"    if (_e := _kernel(_{group.name}, _{group.name}_spec, {', '.join(arrays)})): "
         f"_report(_e, _{group.name}_what{tail})"
     )
+    lines += binds
     for i in group.members:  # names for the values read after the kernel
         v = instrs[i].out
         if v in group.stored and not instrs[i].inplace:
             root = storage(plan, v)
             expr = plan.buffers.get(root) or memory.get(root)
-            if expr is not None and name(v) != expr:
+            if expr is None:  # (every stored value's memory is a kernel argument)
+                raise RuntimeError(f"jit: internal error: no array for the fused value {name(v)}")
+            if name(v) != expr:
                 lines.append(f"    {name(v)} = {expr}")
             bound.add(name(v))
             memory.setdefault(root, name(v))

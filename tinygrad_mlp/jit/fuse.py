@@ -52,6 +52,7 @@ STATUS = (
     (4, "under", "underflow"),
 )
 TRAP = 16
+MAX_ARRAYS = 256  # arrays one kernel call takes (_fuse_rt.c's MAX_ARRAYS)
 
 
 @dataclass
@@ -87,7 +88,8 @@ def _reduce0(ins: Instr) -> bool:
     if set(kw) - {"axis", "keepdims"} or kw.get("axis") not in (0, (0,)) or kw.get("keepdims", False):
         return False
     x = args[0]
-    return isinstance(x, Var) and x.value.ndim == 2 and x.value.shape[1] >= 2
+    # (numpy adds a one-column sum pairwise, and an empty one is zeros: both left to numpy)
+    return isinstance(x, Var) and x.value.ndim == 2 and x.value.shape[1] >= 2 and x.value.shape[0] >= 1
 
 
 def _full(ins: Instr) -> tuple:
@@ -118,14 +120,47 @@ class _Fuser:
         self.external = plan.program.external()
         self.args = {v for v, code, _ in plan.program.reads if code.startswith("args[")}
         self.buffer_index = {v: plan.arrays[name][0] for v, name in plan.buffers.items()}
+        self.producer = {ins.out: ins for ins in instrs if ins.out is not None and not ins.inplace}
+        self._contiguous: dict = {}
 
     def root(self, v: Var) -> Var:
         return storage(self.plan, v, self.base)
+
+    def slot_key(self, v: Var):
+        """A kernel argument: one array of one shape (two values of one flat buffer, in loops
+        of different shapes, are two arguments; the conflict check keeps them apart)."""
+        return (self.key(v), self.root(v).value.shape)
 
     def key(self, v: Var):
         """What identifies a Var's memory: its flat buffer, else its owning Var."""
         r = self.root(v)
         return ("buffer", self.buffer_index[r]) if r in self.buffer_index else ("var", id(r))
+
+    def contiguous(self, v: Var) -> bool:
+        """Is the array ``v`` lives in C-contiguous at every call? A planned buffer is; the
+        user's arrays are checked on entry (as recorded); a matmul's or a sum's new array is;
+        an elementwise call's new array is where its inputs are (numpy keeps their layout, so
+        an array made from a Fortran-ordered one is Fortran-ordered); anything else is not
+        known to be."""
+        r = self.root(v)
+        if r in self._contiguous:
+            return self._contiguous[r]
+        self._contiguous[r] = False  # (while deciding)
+        ins = self.producer.get(r)
+        if r in self.buffer_index:
+            ok = True
+        elif r in self.external:
+            ok = r not in self.args and r.value.flags.c_contiguous
+        elif ins is None or ins.kind != "call":
+            ok = False
+        elif ins.fn is np.matmul or _reduce0(ins):
+            ok = True
+        elif ins.fn in BINARY or ins.fn in UNARY:
+            ok = all(self.contiguous(a) for a in ins.args if isinstance(a, Var))
+        else:
+            ok = False
+        self._contiguous[r] = ok
+        return ok
 
     def fusible(self, i: int) -> bool:
         plan, ins = self.plan, self.plan.instrs[i]
@@ -157,7 +192,7 @@ class _Fuser:
                     or self.root(a) in self.args
                     or _operand_index(a.value.shape, full) is None
                     or self.root(a).value.shape != a.value.shape
-                    or (self.root(a) in self.external and not self.root(a).value.flags.c_contiguous)
+                    or not self.contiguous(a)
                 ):
                     return False
             elif isinstance(a, np.ndarray):
@@ -170,30 +205,39 @@ class _Fuser:
             ):
                 return False
         r = self.root(out)
-        return (
-            r.value.shape == out.value.shape
-            and r not in self.args
-            and (r not in self.external or r.value.flags.c_contiguous and r.value.flags.writeable)
-        )
+        if r is out:  # a new array: numpy's would follow its inputs' layout, the kernel's is C
+            return True
+        return r.value.shape == out.value.shape and self.contiguous(r) and r.value.flags.writeable
 
     def runs(self) -> list[list[int]]:
-        """Runs of consecutive fusible instructions, cut where one reads a sum made earlier in
-        the run or writes the user's arrays after a trap."""
+        """Runs of consecutive fusible instructions of one dtype, cut where one reads a sum
+        made earlier in the run, and between a trap and a write of the user's arrays (either
+        way round: a trap that fails must come before anything the call wrote, or after all
+        of it, as numpy's calls had it)."""
         instrs = self.plan.instrs
         found: list[list[int]] = []
         current: list[int] | None = None
         reduced: set = set()  # sums the run makes (complete only at the end of their loop)
-        trapped = False
+        trapped = wrote = False
+        dtype = None
         for i, ins in enumerate(instrs):
             if not self.fusible(i):
                 current = None
                 continue
             effect = self.root(ins.out) in self.external
-            if current is None or (trapped and effect) or any(a in reduced for a in ins.inputs()):
-                current, reduced, trapped = [], set(), False
+            if (
+                current is None
+                or ins.out.value.dtype != dtype
+                or (trapped and effect)
+                or (wrote and ins.trap)
+                or any(a in reduced for a in ins.inputs())
+            ):
+                current, reduced, trapped, wrote = [], set(), False, False
+                dtype = ins.out.value.dtype
                 found.append(current)
             current.append(i)
             trapped = trapped or bool(ins.trap)
+            wrote = wrote or effect
             if _reduce0(ins):
                 reduced.add(ins.out)
         return found
@@ -208,9 +252,11 @@ class _Fuser:
             g = Group(members=members, trap=any(self.plan.instrs[i].trap for i in members))
             self.plan_group(g)
             cut = self.conflict(g)
-            if cut is None:
+            if cut is None and len(g.slots) <= MAX_ARRAYS:
                 done.append(g)
                 continue
+            if cut is None:  # too many arrays for one call: two kernels
+                cut = members[len(members) // 2]
             at = members.index(cut)
             parts = (members[1:],) if at == 0 else (members[:at], members[at:])
             todo[:0] = [m for m in parts if len(m) >= 2]
@@ -267,7 +313,7 @@ class _Fuser:
                     g.stores.add(i)
 
         def slot(v: Var, write: bool) -> None:
-            k = self.key(v)
+            k = self.slot_key(v)
             if k not in g.keys:
                 g.keys[k] = len(g.slots)
                 g.slots.append(self.root(v))
@@ -315,7 +361,7 @@ class _Fuser:
                 if isinstance(a, Var):
                     if a in regs:
                         return regs[a]
-                    return f"s{keys[self.key(a)]}[{_operand_index(a.value.shape, full)}]"
+                    return f"s{keys[self.slot_key(a)]}[{_operand_index(a.value.shape, full)}]"
                 value = dtype.type(a.item() if isinstance(a, np.ndarray) else a)
                 text = float(value).hex()
                 return f"{text}f" if ct == "float" else text
@@ -324,8 +370,8 @@ class _Fuser:
                 ins = instrs[i]
                 if _reduce0(ins):
                     x = read(ins.args[0])
-                    s = keys[self.key(ins.out)]
-                    body.append(f"s{s}[j] = first ? {x} : s{s}[j] + {x};  /*@i{i}*/")
+                    s = keys[self.slot_key(ins.out)]
+                    body.append((f"s{s}[j] = {x};  /*@i{i}*/", f"s{s}[j] = s{s}[j] + {x};  /*@i{i}*/"))
                     continue
                 ops = [read(a) for a in ins.args]
                 if ins.fn in BINARY:
@@ -344,18 +390,23 @@ class _Fuser:
                     )
                 regs[ins.out] = reg
                 if i in g.stores:
-                    body.append(f"s{keys[self.key(ins.out)]}[k] = {reg};")
+                    body.append(f"s{keys[self.slot_key(ins.out)]}[k] = {reg};")
             if two_d:
                 m = full[-1]
                 n = int(np.prod(full[:-1], dtype=np.int64))
-                lines.append(f"    for (long i = 0; i < {n}; i++) {{  /* {list(full)} */")
-                if any(_reduce0(instrs[i]) for i in loop):
-                    lines.append(
-                        "        const int first = i == 0;  /* numpy's sum over axis 0 starts from row 0 */"
-                    )
+                first = 0
+                if any(isinstance(b, tuple) for b in body):  # a sum: row 0 starts it, as numpy's does
+                    lines.append(f"    for (long i = 0; i < 1; i++) {{  /* {list(full)}, row 0 */")
+                    lines.append(f"        for (long j = 0; j < {m}; j++) {{")
+                    lines.append(f"            const long k = i * {m} + j;")
+                    lines += ["            " + (b[0] if isinstance(b, tuple) else b) for b in body]
+                    lines.append("        }")
+                    lines.append("    }")
+                    first = 1
+                lines.append(f"    for (long i = {first}; i < {n}; i++) {{  /* {list(full)} */")
                 lines.append(f"        for (long j = 0; j < {m}; j++) {{")
                 lines.append(f"            const long k = i * {m} + j;")
-                lines += ["            " + b for b in body]
+                lines += ["            " + (b[1] if isinstance(b, tuple) else b) for b in body]
                 lines.append("        }")
                 lines.append("    }")
             else:
@@ -410,10 +461,18 @@ def _trim_buffers(plan: Plan) -> int:
     """Values a kernel keeps in registers need no buffer: shrink each flat buffer to what the
     values still written to it need (dropping it if none is). The bytes saved."""
     instrs = plan.instrs
+    base = _base(instrs)
     registers = {
         instrs[i].out for g in plan.fused.values() for i in g.members if instrs[i].out not in g.stored
     }
-    for v in registers:
+    # memory still used: every kernel argument, and where every value not in a register lives
+    # (a register value's buffer can be the memory a later value is written into)
+    kept = {root for g in plan.fused.values() for root in g.slots}
+    kept |= {
+        storage(plan, ins.out, base) for ins in instrs if ins.out is not None and ins.out not in registers
+    }
+    plan.untrimmed = (dict(plan.buffers), list(plan.sizes), dict(plan.arrays))
+    for v in registers - kept:
         plan.buffers.pop(v, None)
     need: dict = {}
     for v, name in plan.buffers.items():

@@ -66,6 +66,7 @@ class Plan:
     fused: dict = field(default_factory=dict)  # first instruction index -> fuse.Group (a C kernel)
     kernel_source: str = ""  # the fused kernels' C
     kernel_notes: dict = field(default_factory=dict)  # comment marker -> text (codegen fills it)
+    untrimmed: tuple = ()  # buffers, sizes, arrays before fuse gave some back (for a failed build)
     kernel_lib: object = None  # the loaded library (kept alive while the program is)
 
     @property
@@ -330,7 +331,13 @@ def simplify(plan: Plan) -> None:
             and out.value.dtype.kind == "f"
         ):
             args = list(ins.args)
-            scalars = [j for j, a in enumerate(args) if _scalar(a) and np.isfinite(a)]
+            # (a numpy scalar of another dtype is not weak: np.float64(0.1) with float32 arrays
+            # computes in float64 even into a float32 out=, so it stays as it is)
+            scalars = [
+                j
+                for j, a in enumerate(args)
+                if _scalar(a) and np.isfinite(a) and (type(a) in (int, float) or a.dtype == out.value.dtype)
+            ]
             for j in scalars:
                 args[j] = _constant0d(args[j], out.value.dtype)
             if scalars:
