@@ -39,14 +39,9 @@ def _pair(sizes, dtype, opt="sgd", activation="sigmoid", loss=None):
 
 
 def _step(model, o, loss):
-    def step(x, y):
-        o.zero_grad()
-        out = loss(model(Tensor(x)), y)
-        out.backward()
-        o.step()
-        return out
+    from test_jit import _step_of  # (the eager step, as the jit tests write it)
 
-    return step
+    return _step_of(model, o, loss)
 
 
 def _data(sizes, dtype, n=6, batch=13, seed=1):
