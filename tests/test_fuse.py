@@ -100,7 +100,9 @@ def test_the_sigmoid_mlp_step_is_a_few_kernels_between_its_products():
     assert stats["fuse"]["buffer_bytes"] < stats["buffers"]["buffer_bytes"]
     assert stats["fuse"]["peak_bytes"] < stats["buffers"]["peak_bytes"]
     note = " ".join(fused.changes["fuse"])
-    assert "k0: 2 calls in 1 loop" in note and "1 of 2 results kept in registers" in note
+    assert (
+        "k0: 2 calls in one C function, over 1 shape" in note and "1 of 2 results kept in registers" in note
+    )
     assert "bytes no longer needed" in note
     dot = fused.draw()
     assert dot.source.count("subgraph cluster_k") == len(groups)

@@ -8,7 +8,8 @@
         opt.step()
         return loss
 
-    step(x, y)            # the first call with these shapes runs eagerly, recording
+    step(x, y)            # the first calls with these shapes run eagerly, recording
+    step(x, y)            # (two: the second sees the .grad the first made)
     step(x, y)            # later calls run the compiled program
     print(step.source)    # the generated Python; step.stats: what each pass bought
     print(step.kernels)   # the C loops the fuse pass made of its elementwise chains
@@ -307,7 +308,8 @@ def jit(fn=None, *, passes: tuple[str, ...] = PASSES):
 def to_dot(compiled: Compiled | Jitted):
     """A graphviz.Digraph of the compiled program: one node per numpy call (labelled with
     the call, the engine op it came from and its buffer; guards as diamonds, trapped calls as
-    octagons; the calls of one fused kernel inside a dashed box), edges from the values it reads
+    octagons; the calls of one fused kernel inside a dashed box, a call whose result the kernel
+    keeps in a register dashed and with no buffer), edges from the values it reads
     (an in-place call reads the value it overwrites); the user's arrays as boxes, read at
     the top and, where the step updates them in place, again at the bottom (dashed)."""
     import graphviz
@@ -331,10 +333,12 @@ def to_dot(compiled: Compiled | Jitted):
         )
         writer[v] = node
     clusters = {}  # a fused kernel's calls drawn inside one box
+    registers = set()  # calls whose result a kernel keeps in a register (never written to an array)
     for group in plan.fused.values():
+        registers |= {i for i in group.members if i not in group.stores}
         cluster = graphviz.Digraph(f"cluster_{group.name}")
         cluster.attr(
-            label=f"{group.name}: one C function, {len(group.loops)} loop{'s' if len(group.loops) > 1 else ''}",
+            label=f"{group.name}: one C function",
             style="rounded,dashed",
             color="#7d3c98",
             fontname="Helvetica",
@@ -345,7 +349,7 @@ def to_dot(compiled: Compiled | Jitted):
     for i, ins in enumerate(plan.instrs):
         node = f"i{i}"
         color = {"forward": "#ffffff", "vjp": "#fdebd0", "step": "#d5f5e3"}.get(ins.phase, "#eeeeee")
-        target = plan.buffers.get(ins.out) if ins.out is not None else None
+        target = plan.buffers.get(ins.out) if ins.out is not None and i not in registers else None
         label = f"{ins.name}\n{ins.op} {ins.phase}" + (f"\nout={target}" if target else "")
         if ins.trap:  # a call run with a floating-point exception raising: the rule's guard
             label += f"\ntrap: {ins.trap} {'raises' if ins.clean else 'expected'}"
@@ -353,7 +357,7 @@ def to_dot(compiled: Compiled | Jitted):
             node,
             label,
             shape="diamond" if ins.kind == "guard" else "octagon" if ins.trap else "ellipse",
-            style="filled",
+            style="filled,dashed" if i in registers else "filled",
             fillcolor=color,
         )
         for v in ins.inputs():

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,9 @@ def build(source: str, stem: str, flags: tuple, include: tuple = ()) -> Path:
     return target
 
 
-def runtime():
-    """The runtime module (``run``), built at its first use; OSError when it cannot be."""
+def runtime() -> types.ModuleType:
+    """The runtime module (``run``), built at its first use; OSError when it cannot be (and,
+    for the rest of the process, at every later call: a failed build is not retried)."""
     if "runtime" in _state:
         if isinstance(_state["runtime"], OSError):
             raise _state["runtime"]

@@ -233,8 +233,7 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
     values it makes that leave the step, the call, and the names of the values it stored."""
     instrs = plan.instrs
     lines = [
-        f"    # {group.name}: the next {len(group.members)} calls run as one C loop"
-        f"{'s' if len(group.loops) > 1 else ''} (fuse; its C is step.kernels):"
+        f"    # {group.name}: the next {len(group.members)} calls run as one C function (fuse; its C is step.kernels):"
     ]
     for i in group.members:
         lines.append("    #   " + _line(instrs[i], plan, name, render, function).strip())
@@ -268,9 +267,10 @@ def _fused(group, plan: Plan, name, render, function, env: dict, memory: dict, b
         f"_report(_e, _{group.name}_what{tail})"
     )
     lines += binds
+    named = {line.split(" = ")[0].strip() for line in binds}
     for i in group.members:  # names for the values read after the kernel
         v = instrs[i].out
-        if v in group.stored and not instrs[i].inplace:
+        if v in group.stored and not instrs[i].inplace and name(v) not in named:
             root = storage(plan, v)
             expr = plan.buffers.get(root) or memory.get(root)
             if expr is None:  # (every stored value's memory is a kernel argument)

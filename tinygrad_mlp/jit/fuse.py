@@ -344,7 +344,7 @@ class _Fuser:
         if g.trap:
             lines.append("    long trap = 0;  /* set where the trapped product is inf * 0 */")
         lines.append(
-            "    feclearexcept(FE_ALL_EXCEPT);  /* what the loops raise is returned, as numpy reads it */"
+            "    feclearexcept(FE_ALL_EXCEPT);  /* the CPU's floating-point flags: cleared, read at the end */"
         )
         count = [0]
         for loop in g.loops:
@@ -450,7 +450,7 @@ def fuse(plan: Plan) -> None:
     freed = _trim_buffers(plan)
     instrs = plan.instrs
     plan.removed["fuse"] = [
-        f"{g.name}: {len(g.members)} calls in {len(g.loops)} loop{'s' if len(g.loops) > 1 else ''} "
+        f"{g.name}: {len(g.members)} calls in one C function, over {len(g.loops)} shape{'s' if len(g.loops) > 1 else ''} "
         f"({', '.join(dict.fromkeys(f'{instrs[i].op} {instrs[i].phase}'.strip() for i in g.members))}), "
         f"{len(g.members) - len(g.stores)} of {len(g.members)} results kept in registers"
         for g in groups
@@ -521,7 +521,7 @@ def report(status: int, what: str, late: str | None = None) -> None:
         if action == "warn":
             import warnings
 
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)  # (the generated step's line)
         elif action == "raise":
             raise KernelFloatingPointError(message)
         elif action in ("call", "log"):
