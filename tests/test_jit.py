@@ -548,3 +548,51 @@ def test_a_numpy_scalar_learning_rate_computes_in_its_own_dtype(lr):
         eager(x, y), compiled(x, y)
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert p.data.tobytes() == q.data.tobytes()
+
+
+class _Trainer:
+    def __init__(self, seed):
+        self.model = nn.MLP(SIZES, rng=np.random.default_rng(seed))
+        self.opt = optim.SGD(self.model.parameters(), lr=0.05)
+
+    def eager_step(self, x, y):
+        self.opt.zero_grad()
+        loss = nn.mse_loss(self.model(Tensor(x)), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    step = jit(eager_step)  # (what @jit above the def does)
+
+
+def test_jit_on_a_method_compiles_per_object_and_lets_it_go():
+    import gc
+    import weakref
+
+    a, b, eager = _Trainer(0), _Trainer(1), _Trainer(0)
+    assert a.step is a.step and a.step is not b.step  # one compiled step per object
+    for x, y in zip(*_batches(4)):
+        got, want = a.step(x, y), eager.eager_step(x, y)
+        assert got.data.tobytes() == want.data.tobytes()
+        b.step(x, y)
+    for p, q in zip(a.model.parameters(), eager.model.parameters()):
+        assert p.data.tobytes() == q.data.tobytes()
+    assert any(not np.array_equal(p.data, q.data) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert a.step.traces == 2
+    gone = weakref.ref(a)
+    del a
+    gc.collect()
+    assert gone() is None and len(_Trainer.__dict__["step"]._bound) == 1  # (b's)
+
+
+def test_jit_on_a_method_of_an_unhashable_object_says_what_to_do():
+    class Unhashable(_Trainer):
+        __eq__ = object.__eq__
+        __hash__ = None
+
+    t = Unhashable(0)
+    with pytest.raises(TypeError, match=r"compile the bound method instead: step = jit\(obj.eager_step\)"):
+        t.step  # noqa: B018
+    step = jit(t.eager_step)  # and that works
+    x, y = _batches(1)[0][0], _batches(1)[1][0]
+    assert np.isfinite(float(step(x, y).data))

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 
 import numpy as np
 
@@ -254,6 +255,25 @@ class Jitted:
         self.last = compiled
         return result
 
+    def __get__(self, obj, objtype=None):
+        """``@jit`` on a method: each object gets its own compiled step of the bound method
+        (its own state, its own programs), made at the first access and kept while it lives."""
+        if obj is None:
+            return self
+        bound = self.__dict__.setdefault("_bound", weakref.WeakKeyDictionary())
+        name = getattr(self.fn, "__name__", "step")
+        try:
+            step = bound.get(obj)
+        except TypeError:  # (an object that takes no weak reference, or no hash)
+            raise TypeError(
+                f"jit: {type(obj).__name__}.{name} cannot be compiled per object: a "
+                f"{type(obj).__name__} takes no weak reference or has no hash; compile the bound "
+                f"method instead: step = jit(obj.{name})"
+            ) from None
+        if step is None:  # (it holds the object weakly: the object's death ends its programs)
+            step = bound[obj] = Jitted(_WeakMethod(self.fn, obj), self.passes)
+        return step
+
     @property
     def source(self) -> str:
         """The generated Python of the last compiled (or last run) program."""
@@ -295,6 +315,23 @@ class Jitted:
     def draw(self):
         """The compiled program as a graphviz.Digraph (see :func:`to_dot`)."""
         return to_dot(self._last())
+
+
+class _WeakMethod:
+    """``fn`` bound to ``obj`` as a method is, holding ``obj`` weakly (a bound method would keep
+    it alive from the per-object cache of :meth:`Jitted.__get__`)."""
+
+    def __init__(self, fn, obj) -> None:
+        self._fn, self._ref = fn, weakref.ref(obj)
+        functools.update_wrapper(self, fn)
+
+    __self__ = property(lambda self: self._ref())
+    __code__ = property(lambda self: self._fn.__code__)
+    __globals__ = property(lambda self: self._fn.__globals__)
+    __closure__ = property(lambda self: self._fn.__closure__)
+
+    def __call__(self, *args, **kwargs):
+        return self._fn(self._ref(), *args, **kwargs)
 
 
 def jit(fn=None, *, passes: tuple[str, ...] = PASSES):

@@ -100,7 +100,13 @@ def find_state(fn, args) -> tuple[list, dict]:
 
     code = getattr(fn, "__code__", None)
     if hasattr(fn, "__self__"):
-        add("self", fn.__self__)
+        owner = fn.__self__
+        add("self", owner)
+        if id(owner) not in seen and isinstance(getattr(owner, "__dict__", None), dict):
+            # a method of a plain object (a trainer holding a model and an optimizer): what its
+            # attributes hold, as a reader of `self.model` and `self.opt` would look
+            for k, x in vars(owner).items():
+                add(f"self.{k}", x)
     if code is not None:
         for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
             with contextlib.suppress(ValueError):  # an empty cell
